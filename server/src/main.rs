@@ -1,1 +1,210 @@
-fn main() {}
+//! `patchwire`: train, evaluate and benchmark the Patchwire pipeline.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use patchwire_edge::Scenario;
+use patchwire_server::backbones::{self, Backbone, BackboneConfig};
+use patchwire_server::dataset::{self, FolderOptions};
+use patchwire_server::eval::{self, Report};
+use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file};
+use patchwire_server::pipeline::Pipeline;
+
+#[derive(Parser)]
+#[command(name = "patchwire", version, about = "Visual anomaly detection split between edge and server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a PatchCore model for one category and scenario and save it.
+    Train {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Transmission scenario.
+        #[arg(long)]
+        scenario: Scenario,
+        /// Where to write the model file.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Train (or load) and evaluate; writes the JSON report.
+    Eval {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Scenarios, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "original,features")]
+        scenario: Vec<Scenario>,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Load this model instead of training (one category and scenario only).
+        #[arg(long)]
+        load: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Folder holding the categories.
+    #[arg(long)]
+    data: PathBuf,
+    /// Categories, comma-separated (folders under --data).
+    #[arg(long, value_delimiter = ',')]
+    category: Vec<String>,
+    /// Folder layout only: the class folder of good images.
+    #[arg(long, default_value = "good")]
+    good: String,
+    /// Folder layout only: share of good images used for training.
+    #[arg(long, default_value_t = 0.5)]
+    train_ratio: f64,
+    /// Cap on training images, for quick runs.
+    #[arg(long)]
+    max_train: Option<usize>,
+    /// Seed of the folder-layout split and of PatchCore's random choices.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Server backbone for image scenarios: a prepared one (efficientnet-lite0,
+    /// efficientnet-lite2, optionally `:tap,tap`) or a JSON config file.
+    #[arg(long, default_value = backbones::DEFAULT_SERVER_BACKBONE)]
+    server_backbone: String,
+    /// Coreset size: a count (10000) or a ratio of all training patches (0.1).
+    #[arg(long, default_value = "10000")]
+    coreset: CoresetSize,
+    /// Nearest-neighbour search for scoring.
+    #[arg(long, value_enum, default_value_t = KnnMethod::Exact)]
+    knn: KnnMethod,
+    /// Folder of prepared ONNX models.
+    #[arg(long)]
+    models: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    fn backbones(&self) -> Result<(Backbone, Backbone)> {
+        let dir = self.models.clone().unwrap_or_else(patchwire_server::models_dir);
+        let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?)?;
+        let server = Backbone::load(&BackboneConfig::resolve(&self.server_backbone, &dir)?)?;
+        Ok((edge, server))
+    }
+
+    fn patchcore(&self, seed: u64) -> PatchCoreConfig {
+        PatchCoreConfig { coreset: self.coreset, seed, ..PatchCoreConfig::default() }
+    }
+}
+
+impl DataArgs {
+    fn open(&self, category: &str) -> Result<dataset::Dataset> {
+        let folders = FolderOptions {
+            good: self.good.clone(),
+            train_ratio: self.train_ratio,
+            seed: self.seed,
+            max_train: self.max_train,
+        };
+        let mut data = dataset::open(&self.data, category, &folders)?;
+        if let Some(cap) = self.max_train {
+            data.train.truncate(cap);
+        }
+        Ok(data)
+    }
+
+    fn categories(&self) -> Result<&[String]> {
+        if self.category.is_empty() {
+            bail!("give at least one --category");
+        }
+        Ok(&self.category)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train { data, scenario, out, model } => {
+            let [category] = data.categories()? else { bail!("train takes one --category") };
+            let dataset = data.open(category)?;
+            let (edge, server) = model.backbones()?;
+            let pipeline = Pipeline::new(scenario, &edge, &server)?;
+            let trained = eval::train(&pipeline, &dataset.train, &model.patchcore(data.seed), model.knn)?;
+            file::save(&out, &trained.header, &trained.model.bank().to_owned())?;
+            eprintln!(
+                "trained {category}/{scenario} on {} images in {:.1} s: {} x {} bank -> {}",
+                dataset.train.len(),
+                trained.train_s,
+                trained.header.rows,
+                trained.header.dim,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Eval { data, scenario, json, load, model } => {
+            if load.is_some() && (scenario.len() != 1 || data.category.len() != 1) {
+                bail!("--load evaluates one saved model: give one --category and one --scenario");
+            }
+            let (edge, server) = model.backbones()?;
+            let mut reports = Vec::new();
+            for category in data.categories()? {
+                let dataset = data.open(category)?;
+                let mut lines = Vec::new();
+                for &sc in &scenario {
+                    let pipeline = Pipeline::new(sc, &edge, &server)?;
+                    let trained = match &load {
+                        Some(path) => eval::load(path, &pipeline, model.knn)?,
+                        None => eval::train(&pipeline, &dataset.train, &model.patchcore(data.seed), model.knn)?,
+                    };
+                    let run = eval::test(&pipeline, &trained.model, &dataset.test)?;
+                    let line = eval::report_line(&pipeline, &trained, &dataset, &run, model.knn)?;
+                    print_line(category, &line);
+                    lines.push(line);
+                }
+                reports.push(Report { category: category.clone(), machine: eval::machine(), scenarios: lines });
+            }
+            if let Some(path) = json {
+                write_json(&path, &reports)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_line(category: &str, l: &eval::ScenarioReport) {
+    println!(
+        "{category:<14} {:<9} img AUROC {:.3}  px AUROC {:.3}  px F1 {:.3}  AUPRO {:.3}  payload {:>8.0} B  train {:>6.1} s  score {:>6.1} ms/img",
+        l.name,
+        l.accuracy.image_auroc,
+        l.accuracy.pixel_auroc,
+        l.accuracy.pixel_f1,
+        l.accuracy.aupro,
+        l.payload_bytes,
+        l.train_s,
+        l.times_ms.server_score
+    );
+}
+
+/// One category writes its report object; several write an array of them.
+fn write_json(path: &Path, reports: &[Report]) -> Result<()> {
+    let text = match reports {
+        [one] => serde_json::to_string_pretty(one)?,
+        many => serde_json::to_string_pretty(many)?,
+    };
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,273 @@
+//! Training and evaluation of one category under one or more scenarios.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::Array2;
+use serde::Serialize;
+
+use crate::dataset::{self, Dataset, Sample};
+use crate::metrics;
+use crate::patchcore::{self, KnnMethod, PatchCore, PatchCoreConfig, embed, file::ModelHeader};
+use crate::pipeline::{Pipeline, StageTimes};
+
+/// A trained model with what it was trained on.
+pub struct Trained {
+    /// The model.
+    pub model: PatchCore,
+    /// The header saved with it.
+    pub header: ModelHeader,
+    /// Wall-clock training time (feature extraction, embedding, coreset), seconds.
+    pub train_s: f64,
+}
+
+/// A progress bar in the house style; hidden when stderr is not a terminal.
+pub fn bar(len: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64).with_message(what.to_string());
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} ({elapsed}, eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Extracts training features through `pipeline` and builds a PatchCore memory bank.
+///
+/// # Errors
+/// Unreadable images or inference failures.
+pub fn train(
+    pipeline: &Pipeline<'_>,
+    samples: &[Sample],
+    config: &PatchCoreConfig,
+    knn: KnnMethod,
+) -> Result<Trained> {
+    ensure!(!samples.is_empty(), "no training images");
+    let start = Instant::now();
+    let pb = bar(samples.len(), &format!("{}: extracting", pipeline.scenario));
+
+    let mut rows: Vec<f32> = Vec::new();
+    let mut shape = None;
+    for sample in samples {
+        let img = dataset::load_image(&sample.path)?;
+        let processed = pipeline.process(&img)?;
+        let embedded = embed::embed(&processed.features);
+        let channels: Vec<usize> = processed.features.iter().map(|f| f.channels).collect();
+        let this = (embed::grid_of(&processed.features), channels, embedded.ncols());
+        match &shape {
+            None => shape = Some(this),
+            Some(s) if *s != this => bail!("{} gave features of another shape", sample.path.display()),
+            Some(_) => {}
+        }
+        rows.extend(embedded.iter());
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let (grid, layer_channels, dim) = shape.expect("at least one sample");
+    let patches = Array2::from_shape_vec((rows.len() / dim, dim), rows).expect("rows of dim");
+    let target = config.coreset.resolve(patches.nrows());
+    let pb = bar(target, &format!("{}: coreset", pipeline.scenario));
+    let model = PatchCore::fit(patches.view(), grid, config, knn, &|done, _| pb.set_position(done as u64));
+    pb.finish_and_clear();
+
+    let header = ModelHeader {
+        scenario: pipeline.scenario,
+        backbone: pipeline.feature_backbone().clone(),
+        layer_channels,
+        grid,
+        config: config.clone(),
+        train_images: samples.len(),
+        train_patches: patches.nrows(),
+        rows: model.bank().nrows(),
+        dim,
+    };
+    Ok(Trained { model, header, train_s: start.elapsed().as_secs_f64() })
+}
+
+/// Scores and ground truth of a test set.
+pub struct TestRun {
+    /// Image scores, test order.
+    pub scores: Vec<f32>,
+    /// Whether each image is defective.
+    pub labels: Vec<bool>,
+    /// Anomaly maps, 224x224 each.
+    pub maps: Vec<Vec<f32>>,
+    /// Ground-truth masks, 224x224 each.
+    pub masks: Vec<Vec<bool>>,
+    /// Mean per-image stage times.
+    pub times: StageTimes,
+    /// Mean payload bytes per image.
+    pub payload_bytes: f64,
+}
+
+/// Runs every test image through `pipeline` and scores it with `model`.
+///
+/// # Errors
+/// Unreadable images or masks, inference failures, features that do not fit the model.
+pub fn test(pipeline: &Pipeline<'_>, model: &PatchCore, samples: &[Sample]) -> Result<TestRun> {
+    let pb = bar(samples.len(), &format!("{}: testing", pipeline.scenario));
+    let mut run = TestRun {
+        scores: Vec::new(),
+        labels: Vec::new(),
+        maps: Vec::new(),
+        masks: Vec::new(),
+        times: StageTimes::default(),
+        payload_bytes: 0.0,
+    };
+    for sample in samples {
+        let img = dataset::load_image(&sample.path)?;
+        let mut processed = pipeline.process(&img)?;
+        let embedded = embed::embed(&processed.features);
+        ensure!(
+            embedded.ncols() == model.bank().ncols(),
+            "{}: {} feature dims, the model has {}",
+            sample.path.display(),
+            embedded.ncols(),
+            model.bank().ncols()
+        );
+        let (scored, t) = crate::pipeline::timed(|| model.score(embedded.view()));
+        processed.times.server_score = t;
+
+        run.times.add(&processed.times);
+        run.payload_bytes += processed.payload_bytes as f64;
+        run.scores.push(scored.image_score);
+        run.labels.push(sample.anomalous);
+        run.maps.push(scored.map);
+        run.masks.push(dataset::load_mask(sample)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let n = samples.len();
+    run.times = run.times.mean(n);
+    run.payload_bytes /= n.max(1) as f64;
+    Ok(run)
+}
+
+/// The four accuracy figures of the paper's Table 1 (plus pixel AUROC).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Accuracy {
+    /// Image-level ROC AUC.
+    pub image_auroc: f64,
+    /// ROC AUC over every test pixel.
+    pub pixel_auroc: f64,
+    /// Maximum F1 over every test pixel.
+    pub pixel_f1: f64,
+    /// AUPRO up to FPR 0.3, normalized.
+    pub aupro: f64,
+}
+
+/// Computes the metrics of a test run.
+///
+/// # Errors
+/// Degenerate test sets (one class only) or NaN scores.
+pub fn accuracy(run: &TestRun) -> Result<Accuracy> {
+    let image_auroc = metrics::auroc(&run.scores, &run.labels)?;
+    let pixels: Vec<f32> = run.maps.iter().flatten().copied().collect();
+    let truth: Vec<bool> = run.masks.iter().flatten().copied().collect();
+    let pixel_auroc = metrics::auroc(&pixels, &truth)?;
+    let pixel_f1 = metrics::f1_max(&pixels, &truth)?;
+    let maps: Vec<&[f32]> = run.maps.iter().map(Vec::as_slice).collect();
+    let masks: Vec<&[bool]> = run.masks.iter().map(Vec::as_slice).collect();
+    let aupro = metrics::aupro(&maps, &masks, 224, 224, 0.3)?;
+    Ok(Accuracy { image_auroc, pixel_auroc, pixel_f1, aupro })
+}
+
+/// One scenario's line of the evaluation JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub name: String,
+    /// Accuracy figures, flattened into this object.
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
+    /// Mean payload bytes per image.
+    pub payload_bytes: f64,
+    /// Training images.
+    pub n_train: usize,
+    /// Test images.
+    pub n_test: usize,
+    /// Training wall-clock seconds (0 when the model was loaded).
+    pub train_s: f64,
+    /// Mean per-image stage times, milliseconds.
+    pub times_ms: StageTimes,
+    /// Backbone whose features fill the bank.
+    pub backbone: String,
+    /// Taps of that backbone.
+    pub taps: Vec<String>,
+    /// Memory-bank rows and bytes.
+    pub bank_rows: usize,
+    /// Memory-bank size in bytes (f32).
+    pub bank_bytes: usize,
+    /// Nearest-neighbour search used.
+    pub knn: KnnMethod,
+}
+
+/// The evaluation JSON of one category.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Category name.
+    pub category: String,
+    /// Where it ran.
+    pub machine: String,
+    /// One entry per scenario.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// Builds a scenario report.
+pub fn report_line(pipeline: &Pipeline<'_>, trained: &Trained, data: &Dataset, run: &TestRun, knn: KnnMethod) -> Result<ScenarioReport> {
+    Ok(ScenarioReport {
+        name: pipeline.scenario.to_string(),
+        accuracy: accuracy(run)?,
+        payload_bytes: run.payload_bytes,
+        n_train: trained.header.train_images,
+        n_test: data.test.len(),
+        train_s: trained.train_s,
+        times_ms: run.times,
+        backbone: trained.header.backbone.name.clone(),
+        taps: trained.header.backbone.taps.clone(),
+        bank_rows: trained.model.bank().nrows(),
+        bank_bytes: trained.model.bank().len() * 4,
+        knn,
+    })
+}
+
+/// Loads a saved model and checks that it fits `pipeline`.
+///
+/// # Errors
+/// A damaged file, or a model made for another scenario or backbone.
+pub fn load(path: &Path, pipeline: &Pipeline<'_>, knn: KnnMethod) -> Result<Trained> {
+    let (header, bank) = patchcore::file::load(path).with_context(|| format!("loading model {}", path.display()))?;
+    ensure!(
+        header.scenario == pipeline.scenario,
+        "{} was trained for scenario {}, not {}",
+        path.display(),
+        header.scenario,
+        pipeline.scenario
+    );
+    ensure!(
+        &header.backbone == pipeline.feature_backbone(),
+        "{} was trained with backbone {} (taps {:?}, sha256 {}), this run uses {} (taps {:?}, sha256 {})",
+        path.display(),
+        header.backbone.name,
+        header.backbone.taps,
+        header.backbone.onnx_sha256,
+        pipeline.feature_backbone().name,
+        pipeline.feature_backbone().taps,
+        pipeline.feature_backbone().onnx_sha256
+    );
+    let model = PatchCore::from_bank(bank, header.grid, header.config.reweight_neighbours, knn);
+    Ok(Trained { model, header, train_s: 0.0 })
+}
+
+/// A one-line description of this machine for reports.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores, {} threads for PatchCore, {}", rayon::current_num_threads(), std::env::consts::OS)
+}
