@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use crate::preprocess::INPUT_SIZE;
 use crate::EdgeError;
+use crate::preprocess::INPUT_SIZE;
 
 /// One layer's activations for one image, channel-major (CHW).
 #[derive(Clone, Debug, PartialEq)]
@@ -29,7 +29,12 @@ impl FeatureMap {
     ///
     /// # Errors
     /// [`EdgeError::Size`] when `data.len() != channels * height * width`.
-    pub fn new(channels: usize, height: usize, width: usize, data: Vec<f32>) -> Result<Self, EdgeError> {
+    pub fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        data: Vec<f32>,
+    ) -> Result<Self, EdgeError> {
         if data.len() != channels * height * width {
             return Err(EdgeError::Size(format!(
                 "feature map {channels}x{height}x{width} needs {} values, got {}",
@@ -37,7 +42,12 @@ impl FeatureMap {
                 data.len()
             )));
         }
-        Ok(FeatureMap { channels, height, width, data })
+        Ok(FeatureMap {
+            channels,
+            height,
+            width,
+            data,
+        })
     }
 
     /// The `channels x height x width` shape.
@@ -57,7 +67,9 @@ pub struct TapModel {
 
 impl std::fmt::Debug for TapModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TapModel").field("taps", &self.taps).finish_non_exhaustive()
+        f.debug_struct("TapModel")
+            .field("taps", &self.taps)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,7 +82,9 @@ impl TapModel {
     /// [`EdgeError::UnknownTap`] for a tap the graph does not have.
     pub fn from_onnx(bytes: &[u8], taps: &[String]) -> Result<Self, EdgeError> {
         let model_err = |e: TractError| EdgeError::Model(format!("{e:#}"));
-        let mut model = tract_onnx::onnx().model_for_read(&mut &bytes[..]).map_err(model_err)?;
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .map_err(model_err)?;
 
         // Check the taps by name first, so a typo is reported as such rather than as a
         // generic graph error.
@@ -81,14 +95,25 @@ impl TapModel {
             .chain(model.nodes().iter().map(|n| n.name.as_str()))
             .collect();
         if let Some(missing) = taps.iter().find(|t| !names.contains(t.as_str())) {
-            return Err(EdgeError::UnknownTap { name: missing.clone() });
+            return Err(EdgeError::UnknownTap {
+                name: missing.clone(),
+            });
         }
 
         let side = INPUT_SIZE;
-        model.set_input_fact(0, f32::fact([1, 3, side, side]).into()).map_err(model_err)?;
+        model
+            .set_input_fact(0, f32::fact([1, 3, side, side]).into())
+            .map_err(model_err)?;
         model.select_outputs_by_name(taps).map_err(model_err)?;
-        let plan = model.into_optimized().map_err(model_err)?.into_runnable().map_err(model_err)?;
-        Ok(TapModel { plan, taps: taps.to_vec() })
+        let plan = model
+            .into_optimized()
+            .map_err(model_err)?
+            .into_runnable()
+            .map_err(model_err)?;
+        Ok(TapModel {
+            plan,
+            taps: taps.to_vec(),
+        })
     }
 
     /// The tapped output names, in output order.

@@ -12,7 +12,12 @@ use crate::{EdgeError, FeatureMap};
 pub fn encode_png(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .expect("encoding PNG into memory cannot fail for a well-formed RGB image");
     out
 }
@@ -48,7 +53,9 @@ pub fn decode_raw(bytes: &[u8], shapes: &[[usize; 3]]) -> Result<Vec<FeatureMap>
             bytes.len()
         )));
     }
-    let mut values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let mut values = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     shapes
         .iter()
         .map(|&[c, h, w]| FeatureMap::new(c, h, w, values.by_ref().take(c * h * w).collect()))
@@ -68,12 +75,17 @@ mod tests {
         let bytes = encode_raw(&maps);
         assert_eq!(bytes.len(), 44);
         assert_eq!(decode_raw(&bytes, &[[2, 2, 2], [1, 1, 3]]).unwrap(), maps);
-        assert!(matches!(decode_raw(&bytes[1..], &[[2, 2, 2], [1, 1, 3]]), Err(EdgeError::Size(_))));
+        assert!(matches!(
+            decode_raw(&bytes[1..], &[[2, 2, 2], [1, 1, 3]]),
+            Err(EdgeError::Size(_))
+        ));
     }
 
     #[test]
     fn png_is_lossless() {
-        let img = RgbImage::from_fn(224, 224, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+        let img = RgbImage::from_fn(224, 224, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        });
         assert_eq!(decode_png(&encode_png(&img)).unwrap(), img);
         assert!(decode_png(b"GIF89a").is_err());
     }

@@ -72,6 +72,9 @@ mod tests {
     #[test]
     fn unknown_name_is_named_in_the_error() {
         let err = "jpeg".parse::<Scenario>().unwrap_err().to_string();
-        assert!(err.contains("\"jpeg\"") && err.contains("features"), "{err}");
+        assert!(
+            err.contains("\"jpeg\"") && err.contains("features"),
+            "{err}"
+        );
     }
 }

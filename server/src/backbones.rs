@@ -47,9 +47,21 @@ pub struct BackboneConfig {
 
 /// The prepared backbones: name, file in `models/build`, default taps.
 const PRESETS: &[(&str, &str, &[&str])] = &[
-    ("mobilenet-v2", "mobilenet_v2.onnx", &["features.3", "features.8", "features.14"]),
-    ("efficientnet-lite0", "efficientnet_lite0.onnx", &["stage2", "stage3", "stage4"]),
-    ("efficientnet-lite2", "efficientnet_lite2.onnx", &["stage2", "stage3", "stage4"]),
+    (
+        "mobilenet-v2",
+        "mobilenet_v2.onnx",
+        &["features.3", "features.8", "features.14"],
+    ),
+    (
+        "efficientnet-lite0",
+        "efficientnet_lite0.onnx",
+        &["stage2", "stage3", "stage4"],
+    ),
+    (
+        "efficientnet-lite2",
+        "efficientnet_lite2.onnx",
+        &["stage2", "stage3", "stage4"],
+    ),
 ];
 
 /// The edge backbone of the paper: MobileNetV2 with taps 3/8/14.
@@ -66,7 +78,10 @@ impl BackboneConfig {
     /// An unknown preset, an unreadable or invalid JSON file.
     pub fn resolve(spec: &str, models_dir: &Path) -> Result<BackboneConfig> {
         let (name, taps) = match spec.split_once(':') {
-            Some((n, t)) => (n, Some(t.split(',').map(str::to_string).collect::<Vec<_>>())),
+            Some((n, t)) => (
+                n,
+                Some(t.split(',').map(str::to_string).collect::<Vec<_>>()),
+            ),
             None => (spec, None),
         };
         if let Some(&(preset, file, default_taps)) = PRESETS.iter().find(|p| p.0 == name) {
@@ -108,7 +123,10 @@ pub struct Backbone {
 
 /// SHA-256 of a byte string, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Backbone {
@@ -127,8 +145,13 @@ impl Backbone {
         })?;
         let sha = sha256_hex(&bytes);
         check_manifest(&config.onnx, &sha)?;
-        let model = TapModel::from_onnx(&bytes, &config.taps)
-            .with_context(|| format!("loading backbone {} ({})", config.name, config.onnx.display()))?;
+        let model = TapModel::from_onnx(&bytes, &config.taps).with_context(|| {
+            format!(
+                "loading backbone {} ({})",
+                config.name,
+                config.onnx.display()
+            )
+        })?;
         let id = BackboneId {
             name: config.name.clone(),
             onnx_sha256: sha,
@@ -155,11 +178,18 @@ impl Backbone {
 
 /// Checks `file` against the manifest beside it, if it is listed there.
 fn check_manifest(file: &Path, sha: &str) -> Result<()> {
-    let Some(dir) = file.parent() else { return Ok(()) };
-    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else { return Ok(()) };
+    let Some(dir) = file.parent() else {
+        return Ok(());
+    };
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+        return Ok(());
+    };
     let manifest: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", dir.join("manifest.json").display()))?;
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let recorded = manifest["models"]
         .as_object()
         .into_iter()
@@ -186,7 +216,9 @@ mod tests {
         let c = BackboneConfig::resolve("efficientnet-lite2:stage3,stage4", dir).unwrap();
         assert_eq!(c.onnx, Path::new("/m/efficientnet_lite2.onnx"));
         assert_eq!(c.taps, ["stage3", "stage4"]);
-        let err = BackboneConfig::resolve("resnet9000", dir).unwrap_err().to_string();
+        let err = BackboneConfig::resolve("resnet9000", dir)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("resnet9000"), "{err}");
     }
 }

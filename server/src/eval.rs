@@ -55,10 +55,16 @@ pub fn train(
         let processed = pipeline.process(&img)?;
         let embedded = embed::embed(&processed.features);
         let channels: Vec<usize> = processed.features.iter().map(|f| f.channels).collect();
-        let this = (embed::grid_of(&processed.features), channels, embedded.ncols());
+        let this = (
+            embed::grid_of(&processed.features),
+            channels,
+            embedded.ncols(),
+        );
         match &shape {
             None => shape = Some(this),
-            Some(s) if *s != this => bail!("{} gave features of another shape", sample.path.display()),
+            Some(s) if *s != this => {
+                bail!("{} gave features of another shape", sample.path.display())
+            }
             Some(_) => {}
         }
         rows.extend(embedded.iter());
@@ -70,7 +76,9 @@ pub fn train(
     let patches = Array2::from_shape_vec((rows.len() / dim, dim), rows).expect("rows of dim");
     let target = config.coreset.resolve(patches.nrows());
     let pb = bar(target, &format!("{}: coreset", pipeline.scenario));
-    let model = PatchCore::fit(patches.view(), grid, config, knn, &|done, _| pb.set_position(done as u64));
+    let model = PatchCore::fit(patches.view(), grid, config, knn, &|done, _| {
+        pb.set_position(done as u64)
+    });
     pb.finish_and_clear();
 
     let header = ModelHeader {
@@ -84,7 +92,11 @@ pub fn train(
         rows: model.bank().nrows(),
         dim,
     };
-    Ok(Trained { model, header, train_s: start.elapsed().as_secs_f64() })
+    Ok(Trained {
+        model,
+        header,
+        train_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Scores and ground truth of a test set.
@@ -172,7 +184,12 @@ pub fn accuracy(run: &TestRun) -> Result<Accuracy> {
     let maps: Vec<&[f32]> = run.maps.iter().map(Vec::as_slice).collect();
     let masks: Vec<&[bool]> = run.masks.iter().map(Vec::as_slice).collect();
     let aupro = metrics::aupro(&maps, &masks, 224, 224, 0.3)?;
-    Ok(Accuracy { image_auroc, pixel_auroc, pixel_f1, aupro })
+    Ok(Accuracy {
+        image_auroc,
+        pixel_auroc,
+        pixel_f1,
+        aupro,
+    })
 }
 
 /// One scenario's line of the evaluation JSON.
@@ -217,7 +234,13 @@ pub struct Report {
 }
 
 /// Builds a scenario report.
-pub fn report_line(pipeline: &Pipeline<'_>, trained: &Trained, data: &Dataset, run: &TestRun, knn: KnnMethod) -> Result<ScenarioReport> {
+pub fn report_line(
+    pipeline: &Pipeline<'_>,
+    trained: &Trained,
+    data: &Dataset,
+    run: &TestRun,
+    knn: KnnMethod,
+) -> Result<ScenarioReport> {
     Ok(ScenarioReport {
         name: pipeline.scenario.to_string(),
         accuracy: accuracy(run)?,
@@ -239,7 +262,8 @@ pub fn report_line(pipeline: &Pipeline<'_>, trained: &Trained, data: &Dataset, r
 /// # Errors
 /// A damaged file, or a model made for another scenario or backbone.
 pub fn load(path: &Path, pipeline: &Pipeline<'_>, knn: KnnMethod) -> Result<Trained> {
-    let (header, bank) = patchcore::file::load(path).with_context(|| format!("loading model {}", path.display()))?;
+    let (header, bank) =
+        patchcore::file::load(path).with_context(|| format!("loading model {}", path.display()))?;
     ensure!(
         header.scenario == pipeline.scenario,
         "{} was trained for scenario {}, not {}",
@@ -259,15 +283,27 @@ pub fn load(path: &Path, pipeline: &Pipeline<'_>, knn: KnnMethod) -> Result<Trai
         pipeline.feature_backbone().onnx_sha256
     );
     let model = PatchCore::from_bank(bank, header.grid, header.config.reweight_neighbours, knn);
-    Ok(Trained { model, header, train_s: 0.0 })
+    Ok(Trained {
+        model,
+        header,
+        train_s: 0.0,
+    })
 }
 
 /// A one-line description of this machine for reports.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {cores} cores, {} threads for PatchCore, {}", rayon::current_num_threads(), std::env::consts::OS)
+    format!(
+        "{cpu}, {cores} cores, {} threads for PatchCore, {}",
+        rayon::current_num_threads(),
+        std::env::consts::OS
+    )
 }

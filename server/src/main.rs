@@ -13,7 +13,11 @@ use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file}
 use patchwire_server::pipeline::Pipeline;
 
 #[derive(Parser)]
-#[command(name = "patchwire", version, about = "Visual anomaly detection split between edge and server")]
+#[command(
+    name = "patchwire",
+    version,
+    about = "Visual anomaly detection split between edge and server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,6 +51,17 @@ enum Command {
         /// Load this model instead of training (one category and scenario only).
         #[arg(long)]
         load: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Write the edge backbone's taps, masks and labels of a category as .npy files, for
+    /// experiments outside Rust (float32, C order; one file per split and layer).
+    DumpFeatures {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -93,14 +108,21 @@ struct ModelArgs {
 
 impl ModelArgs {
     fn backbones(&self) -> Result<(Backbone, Backbone)> {
-        let dir = self.models.clone().unwrap_or_else(patchwire_server::models_dir);
+        let dir = self
+            .models
+            .clone()
+            .unwrap_or_else(patchwire_server::models_dir);
         let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?)?;
         let server = Backbone::load(&BackboneConfig::resolve(&self.server_backbone, &dir)?)?;
         Ok((edge, server))
     }
 
     fn patchcore(&self, seed: u64) -> PatchCoreConfig {
-        PatchCoreConfig { coreset: self.coreset, seed, ..PatchCoreConfig::default() }
+        PatchCoreConfig {
+            coreset: self.coreset,
+            seed,
+            ..PatchCoreConfig::default()
+        }
     }
 }
 
@@ -139,12 +161,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { data, scenario, out, model } => {
-            let [category] = data.categories()? else { bail!("train takes one --category") };
+        Command::Train {
+            data,
+            scenario,
+            out,
+            model,
+        } => {
+            let [category] = data.categories()? else {
+                bail!("train takes one --category")
+            };
             let dataset = data.open(category)?;
             let (edge, server) = model.backbones()?;
             let pipeline = Pipeline::new(scenario, &edge, &server)?;
-            let trained = eval::train(&pipeline, &dataset.train, &model.patchcore(data.seed), model.knn)?;
+            let trained = eval::train(
+                &pipeline,
+                &dataset.train,
+                &model.patchcore(data.seed),
+                model.knn,
+            )?;
             file::save(&out, &trained.header, &trained.model.bank().to_owned())?;
             eprintln!(
                 "trained {category}/{scenario} on {} images in {:.1} s: {} x {} bank -> {}",
@@ -156,7 +190,13 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval { data, scenario, json, load, model } => {
+        Command::Eval {
+            data,
+            scenario,
+            json,
+            load,
+            model,
+        } => {
             if load.is_some() && (scenario.len() != 1 || data.category.len() != 1) {
                 bail!("--load evaluates one saved model: give one --category and one --scenario");
             }
@@ -169,21 +209,83 @@ fn run(cli: Cli) -> Result<()> {
                     let pipeline = Pipeline::new(sc, &edge, &server)?;
                     let trained = match &load {
                         Some(path) => eval::load(path, &pipeline, model.knn)?,
-                        None => eval::train(&pipeline, &dataset.train, &model.patchcore(data.seed), model.knn)?,
+                        None => eval::train(
+                            &pipeline,
+                            &dataset.train,
+                            &model.patchcore(data.seed),
+                            model.knn,
+                        )?,
                     };
                     let run = eval::test(&pipeline, &trained.model, &dataset.test)?;
                     let line = eval::report_line(&pipeline, &trained, &dataset, &run, model.knn)?;
                     print_line(category, &line);
                     lines.push(line);
                 }
-                reports.push(Report { category: category.clone(), machine: eval::machine(), scenarios: lines });
+                reports.push(Report {
+                    category: category.clone(),
+                    machine: eval::machine(),
+                    scenarios: lines,
+                });
             }
             if let Some(path) = json {
                 write_json(&path, &reports)?;
             }
             Ok(())
         }
+        Command::DumpFeatures { data, out, model } => {
+            let [category] = data.categories()? else {
+                bail!("dump-features takes one --category")
+            };
+            let (edge, _) = model.backbones()?;
+            dump_features(&data.open(category)?, &edge, &out)
+        }
     }
+}
+
+/// `train_l{i}.npy` (N x C x H x W), `test_l{i}.npy`, `test_masks.npy` (N x 224 x 224, 0/1)
+/// and `test_labels.npy` (N, 0/1).
+fn dump_features(dataset: &dataset::Dataset, edge: &Backbone, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (split, samples) in [("train", &dataset.train), ("test", &dataset.test)] {
+        let mut layers: Vec<(Vec<usize>, Vec<f32>)> = Vec::new();
+        let pb = eval::bar(samples.len(), &format!("{split}: extracting"));
+        for sample in samples.iter() {
+            let maps = edge.extract(&dataset::load_image(&sample.path)?)?;
+            layers.resize_with(maps.len(), Default::default);
+            for (layer, map) in layers.iter_mut().zip(maps) {
+                layer.0 = map.shape().to_vec();
+                layer.1.extend(map.data);
+            }
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        for (i, (shape, data)) in layers.iter().enumerate() {
+            let full: Vec<usize> = std::iter::once(samples.len())
+                .chain(shape.iter().copied())
+                .collect();
+            patchwire_server::npy::write_f32(
+                &out.join(format!("{split}_l{}.npy", i + 1)),
+                &full,
+                data,
+            )?;
+        }
+    }
+    let mut masks = Vec::new();
+    for sample in &dataset.test {
+        masks.extend(
+            dataset::load_mask(sample)?
+                .into_iter()
+                .map(|m| if m { 1.0 } else { 0.0 }),
+        );
+    }
+    let n = dataset.test.len();
+    patchwire_server::npy::write_f32(&out.join("test_masks.npy"), &[n, 224, 224], &masks)?;
+    let labels: Vec<f32> = dataset
+        .test
+        .iter()
+        .map(|s| if s.anomalous { 1.0 } else { 0.0 })
+        .collect();
+    patchwire_server::npy::write_f32(&out.join("test_labels.npy"), &[n], &labels)
 }
 
 fn print_line(category: &str, l: &eval::ScenarioReport) {

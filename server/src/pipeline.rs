@@ -89,13 +89,26 @@ impl<'a> Pipeline<'a> {
     /// When the edge backbone cannot run.
     pub fn new(scenario: Scenario, edge: &'a Backbone, server: &'a Backbone) -> Result<Self> {
         let probe = RgbImage::new(224, 224);
-        let edge_shapes = edge.extract(&probe)?.iter().map(FeatureMap::shape).collect();
-        Ok(Pipeline { scenario, edge, server, edge_shapes })
+        let edge_shapes = edge
+            .extract(&probe)?
+            .iter()
+            .map(FeatureMap::shape)
+            .collect();
+        Ok(Pipeline {
+            scenario,
+            edge,
+            server,
+            edge_shapes,
+        })
     }
 
     /// The backbone whose features fill the memory bank.
     pub fn feature_backbone(&self) -> &BackboneId {
-        if self.scenario.sends_image() { self.server.id() } else { self.edge.id() }
+        if self.scenario.sends_image() {
+            self.server.id()
+        } else {
+            self.edge.id()
+        }
     }
 
     /// Runs edge and server stages for one 224x224 image.
@@ -126,6 +139,10 @@ impl<'a> Pipeline<'a> {
                 (payload.len(), decoded?)
             }
         };
-        Ok(Processed { payload_bytes, features, times })
+        Ok(Processed {
+            payload_bytes,
+            features,
+            times,
+        })
     }
 }

@@ -14,14 +14,21 @@ use patchwire_server::{models_dir, shared_dir};
 
 fn backbones() -> (Backbone, Backbone) {
     let dir = models_dir();
-    let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
+    let edge =
+        Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
     let server =
-        Backbone::load(&BackboneConfig::resolve(backbones::DEFAULT_SERVER_BACKBONE, &dir).unwrap()).unwrap();
+        Backbone::load(&BackboneConfig::resolve(backbones::DEFAULT_SERVER_BACKBONE, &dir).unwrap())
+            .unwrap();
     (edge, server)
 }
 
 fn bottle() -> dataset::Dataset {
-    dataset::open(&shared_dir().join("datasets/mvtec_ad"), "bottle", &FolderOptions::default()).unwrap()
+    dataset::open(
+        &shared_dir().join("datasets/mvtec_ad"),
+        "bottle",
+        &FolderOptions::default(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -29,7 +36,13 @@ fn features_scenario_reaches_the_published_accuracy_and_survives_a_save() {
     let (edge, server) = backbones();
     let data = bottle();
     let pipeline = Pipeline::new(Scenario::Features, &edge, &server).unwrap();
-    let trained = eval::train(&pipeline, &data.train, &PatchCoreConfig::default(), KnnMethod::Exact).unwrap();
+    let trained = eval::train(
+        &pipeline,
+        &data.train,
+        &PatchCoreConfig::default(),
+        KnnMethod::Exact,
+    )
+    .unwrap();
     let run = eval::test(&pipeline, &trained.model, &data.test).unwrap();
     let acc = eval::accuracy(&run).unwrap();
     eprintln!("features on bottle: {acc:?}");
@@ -48,7 +61,10 @@ fn features_scenario_reaches_the_published_accuracy_and_survives_a_save() {
 
     // It refuses to serve another scenario.
     let other = Pipeline::new(Scenario::Original, &edge, &server).unwrap();
-    let err = format!("{:#}", eval::load(&path, &other, KnnMethod::Exact).err().unwrap());
+    let err = format!(
+        "{:#}",
+        eval::load(&path, &other, KnnMethod::Exact).err().unwrap()
+    );
     assert!(err.contains("scenario features"), "{err}");
     std::fs::remove_file(path).ok();
 }
@@ -58,10 +74,19 @@ fn original_scenario_with_the_default_server_backbone_localizes_well() {
     let (edge, server) = backbones();
     let data = bottle();
     let pipeline = Pipeline::new(Scenario::Original, &edge, &server).unwrap();
-    let trained = eval::train(&pipeline, &data.train, &PatchCoreConfig::default(), KnnMethod::Exact).unwrap();
+    let trained = eval::train(
+        &pipeline,
+        &data.train,
+        &PatchCoreConfig::default(),
+        KnnMethod::Exact,
+    )
+    .unwrap();
     let run = eval::test(&pipeline, &trained.model, &data.test).unwrap();
     let acc = eval::accuracy(&run).unwrap();
-    eprintln!("original on bottle: {acc:?}, payload {} B", run.payload_bytes);
+    eprintln!(
+        "original on bottle: {acc:?}, payload {} B",
+        run.payload_bytes
+    );
     assert!(acc.image_auroc >= 0.99, "{acc:?}");
     assert!(acc.pixel_f1 >= 0.70, "{acc:?}");
     // A 224x224 PNG of a photo is tens of kilobytes (the paper's "about 60 KB").

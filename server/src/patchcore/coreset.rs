@@ -42,11 +42,17 @@ impl std::str::FromStr for CoresetSize {
     /// `0.1` is a ratio, `10000` a count.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(k) = s.parse::<usize>() {
-            return if k > 0 { Ok(CoresetSize::Count(k)) } else { Err("coreset count must be > 0".into()) };
+            return if k > 0 {
+                Ok(CoresetSize::Count(k))
+            } else {
+                Err("coreset count must be > 0".into())
+            };
         }
         match s.parse::<f64>() {
             Ok(r) if r > 0.0 && r <= 1.0 => Ok(CoresetSize::Ratio(r)),
-            _ => Err(format!("coreset size {s:?} is neither a count nor a ratio in (0, 1]")),
+            _ => Err(format!(
+                "coreset size {s:?} is neither a count nor a ratio in (0, 1]"
+            )),
         }
     }
 }
@@ -58,7 +64,9 @@ fn projection(d: usize, proj: usize, seed: u64) -> Option<Array2<f32>> {
     }
     let mut rng = SplitMix64::new(seed ^ 0x5EED_C0DE);
     let scale = 1.0 / (proj as f64).sqrt();
-    Some(Array2::from_shape_simple_fn((d, proj), || (rng.normal() * scale) as f32))
+    Some(Array2::from_shape_simple_fn((d, proj), || {
+        (rng.normal() * scale) as f32
+    }))
 }
 
 /// Indices of `k` patches chosen by greedy k-center in a `proj`-dimensional random projection.
@@ -89,8 +97,9 @@ pub fn greedy_k_center(
     let mut centres = vec![first];
     // Nearest-centre distance (not squared: the pruning test needs a metric) and which
     // centre (its position in `centres`) it is.
-    let mut nearest: Vec<(f32, u32)> =
-        (0..n).map(|i| (sq_dist(row(i), row(first)).sqrt(), 0)).collect();
+    let mut nearest: Vec<(f32, u32)> = (0..n)
+        .map(|i| (sq_dist(row(i), row(first)).sqrt(), 0))
+        .collect();
     const CHUNK: usize = 4096;
 
     while centres.len() < k {
@@ -99,11 +108,27 @@ pub fn greedy_k_center(
             .par_chunks(CHUNK)
             .enumerate()
             .map(|(ci, chunk)| {
-                chunk.iter().enumerate().fold((ci * CHUNK, f32::NEG_INFINITY), |best, (i, &(d, _))| {
-                    if d > best.1 { (ci * CHUNK + i, d) } else { best }
-                })
+                chunk.iter().enumerate().fold(
+                    (ci * CHUNK, f32::NEG_INFINITY),
+                    |best, (i, &(d, _))| {
+                        if d > best.1 {
+                            (ci * CHUNK + i, d)
+                        } else {
+                            best
+                        }
+                    },
+                )
             })
-            .reduce(|| (0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) { b } else { a });
+            .reduce(
+                || (0, f32::NEG_INFINITY),
+                |a, b| {
+                    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
+                        b
+                    } else {
+                        a
+                    }
+                },
+            );
         let slot = centres.len() as u32;
         centres.push(next);
 
@@ -111,18 +136,21 @@ pub fn greedy_k_center(
         let c = row(next);
         let to_old: Vec<f32> = centres.iter().map(|&j| sq_dist(c, row(j)).sqrt()).collect();
 
-        nearest.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, chunk)| {
-            for (i, entry) in chunk.iter_mut().enumerate() {
-                let (d, a) = *entry;
-                if to_old[a as usize] >= 2.0 * d {
-                    continue;
+        nearest
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(ci, chunk)| {
+                for (i, entry) in chunk.iter_mut().enumerate() {
+                    let (d, a) = *entry;
+                    if to_old[a as usize] >= 2.0 * d {
+                        continue;
+                    }
+                    let dc = sq_dist(row(ci * CHUNK + i), c).sqrt();
+                    if dc < d {
+                        *entry = (dc, slot);
+                    }
                 }
-                let dc = sq_dist(row(ci * CHUNK + i), c).sqrt();
-                if dc < d {
-                    *entry = (dc, slot);
-                }
-            }
-        });
+            });
         if centres.len() % 256 == 0 {
             progress(centres.len(), k);
         }
@@ -138,13 +166,15 @@ mod tests {
     /// The textbook algorithm: every pass reads every point.
     fn brute_force(points: ArrayView2<'_, f32>, k: usize, first: usize) -> Vec<usize> {
         let row = |i: usize| points.row(i).to_vec();
-        let mut dist: Vec<f32> = (0..points.nrows()).map(|i| sq_dist(&row(i), &row(first))).collect();
+        let mut dist: Vec<f32> = (0..points.nrows())
+            .map(|i| sq_dist(&row(i), &row(first)))
+            .collect();
         let mut out = vec![first];
         while out.len() < k {
             let next = (0..dist.len()).fold(0, |b, i| if dist[i] > dist[b] { i } else { b });
             out.push(next);
-            for i in 0..dist.len() {
-                dist[i] = dist[i].min(sq_dist(&row(i), &row(next)));
+            for (i, d) in dist.iter_mut().enumerate() {
+                *d = d.min(sq_dist(&row(i), &row(next)));
             }
         }
         out
@@ -176,16 +206,34 @@ mod tests {
         // Greedy k-center is a 2-approximation: the covering radius is at most twice the
         // smallest distance between chosen centres.
         let cover = |i: usize| {
-            chosen.iter().map(|&c| sq_dist(pts.row(i).as_slice().unwrap(), pts.row(c).as_slice().unwrap())).fold(f32::MAX, f32::min).sqrt()
+            chosen
+                .iter()
+                .map(|&c| {
+                    sq_dist(
+                        pts.row(i).as_slice().unwrap(),
+                        pts.row(c).as_slice().unwrap(),
+                    )
+                })
+                .fold(f32::MAX, f32::min)
+                .sqrt()
         };
         let radius = (0..pts.nrows()).map(cover).fold(0.0, f32::max);
         let mut min_sep = f32::MAX;
         for (a, &i) in chosen.iter().enumerate() {
             for &j in &chosen[a + 1..] {
-                min_sep = min_sep.min(sq_dist(pts.row(i).as_slice().unwrap(), pts.row(j).as_slice().unwrap()).sqrt());
+                min_sep = min_sep.min(
+                    sq_dist(
+                        pts.row(i).as_slice().unwrap(),
+                        pts.row(j).as_slice().unwrap(),
+                    )
+                    .sqrt(),
+                );
             }
         }
-        assert!(radius <= min_sep + 1e-4, "radius {radius} > separation {min_sep}");
+        assert!(
+            radius <= min_sep + 1e-4,
+            "radius {radius} > separation {min_sep}"
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ use patchwire_edge::FeatureMap;
 
 /// The patch grid `(height, width)` an embedding of these layers has: the largest map.
 pub fn grid_of(layers: &[FeatureMap]) -> (usize, usize) {
-    layers.iter().map(|l| (l.height, l.width)).max_by_key(|&(h, w)| h * w).unwrap_or((0, 0))
+    layers
+        .iter()
+        .map(|l| (l.height, l.width))
+        .max_by_key(|&(h, w)| h * w)
+        .unwrap_or((0, 0))
 }
 
 /// Embeds one image's layers into an `h*w x sum(C)` matrix, row = `y * w + x`.
@@ -22,7 +26,8 @@ pub fn embed(layers: &[FeatureMap]) -> Array2<f32> {
     for layer in layers {
         let pooled = avg_pool_3x3(layer);
         for c in 0..layer.channels {
-            let plane = &pooled[c * layer.height * layer.width..(c + 1) * layer.height * layer.width];
+            let plane =
+                &pooled[c * layer.height * layer.width..(c + 1) * layer.height * layer.width];
             let up = bilinear(plane, layer.height, layer.width, h, w);
             for (row, v) in up.into_iter().enumerate() {
                 out[[row, offset + c]] = v;

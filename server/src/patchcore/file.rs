@@ -53,7 +53,10 @@ pub struct ModelHeader {
 pub enum ModelFileError {
     /// Reading or writing the file failed.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The file does not start with the model magic: not a Patchwire model.
     #[error("not a Patchwire model file (first bytes {found:02x?})")]
     Foreign { found: Vec<u8> },
@@ -95,10 +98,15 @@ pub fn to_bytes(header: &ModelHeader, bank: &Array2<f32>) -> Vec<u8> {
 pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileError> {
     let found = bytes.len() as u64;
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
-        return Err(ModelFileError::Foreign { found: bytes.iter().take(8).copied().collect() });
+        return Err(ModelFileError::Foreign {
+            found: bytes.iter().take(8).copied().collect(),
+        });
     }
     if bytes.len() < FIXED {
-        return Err(ModelFileError::Truncated { expected: FIXED as u64 + 4, found });
+        return Err(ModelFileError::Truncated {
+            expected: FIXED as u64 + 4,
+            found,
+        });
     }
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let version = u32_at(8);
@@ -116,20 +124,31 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileE
         return Err(ModelFileError::Truncated { expected, found });
     }
     if found > expected {
-        return Err(ModelFileError::Header(format!("{} trailing bytes after the checksum", found - expected)));
+        return Err(ModelFileError::Header(format!(
+            "{} trailing bytes after the checksum",
+            found - expected
+        )));
     }
 
     let body = &bytes[..bytes.len() - 4];
     let stored = u32_at(bytes.len() - 4);
     let actual = crc32fast::hash(body);
     if stored != actual {
-        return Err(ModelFileError::Checksum { expected: stored, found: actual });
+        return Err(ModelFileError::Checksum {
+            expected: stored,
+            found: actual,
+        });
     }
 
     let header_end = FIXED + header_len as usize;
     let header: ModelHeader = serde_json::from_slice(&bytes[FIXED..header_end])
         .map_err(|e| ModelFileError::Header(e.to_string()))?;
-    if header.rows.checked_mul(header.dim).and_then(|n| n.checked_mul(4)) != Some(bank_len as usize) {
+    if header
+        .rows
+        .checked_mul(header.dim)
+        .and_then(|n| n.checked_mul(4))
+        != Some(bank_len as usize)
+    {
         return Err(ModelFileError::Header(format!(
             "{} rows x {} dims do not fill a {bank_len}-byte bank",
             header.rows, header.dim
@@ -150,7 +169,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileE
 /// # Errors
 /// [`ModelFileError::Io`] when the file cannot be written.
 pub fn save(path: &Path, header: &ModelHeader, bank: &Array2<f32>) -> Result<(), ModelFileError> {
-    let io = |source| ModelFileError::Io { path: path.display().to_string(), source };
+    let io = |source| ModelFileError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, to_bytes(header, bank)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -161,8 +183,10 @@ pub fn save(path: &Path, header: &ModelHeader, bank: &Array2<f32>) -> Result<(),
 /// # Errors
 /// [`ModelFileError::Io`] when it cannot be read, otherwise as [`from_bytes`].
 pub fn load(path: &Path) -> Result<(ModelHeader, Array2<f32>), ModelFileError> {
-    let bytes = std::fs::read(path)
-        .map_err(|source| ModelFileError::Io { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     from_bytes(&bytes)
 }
 
@@ -206,22 +230,40 @@ mod tests {
         let good = to_bytes(&h, &b);
 
         let truncated = &good[..good.len() - 10];
-        assert!(matches!(from_bytes(truncated), Err(ModelFileError::Truncated { .. })));
-        assert!(matches!(from_bytes(&good[..5]), Err(ModelFileError::Foreign { .. })));
+        assert!(matches!(
+            from_bytes(truncated),
+            Err(ModelFileError::Truncated { .. })
+        ));
+        assert!(matches!(
+            from_bytes(&good[..5]),
+            Err(ModelFileError::Foreign { .. })
+        ));
 
         let mut flipped = good.clone();
         let last_value = flipped.len() - 6;
         flipped[last_value] ^= 0x40;
-        assert!(matches!(from_bytes(&flipped), Err(ModelFileError::Checksum { .. })));
+        assert!(matches!(
+            from_bytes(&flipped),
+            Err(ModelFileError::Checksum { .. })
+        ));
 
-        assert!(matches!(from_bytes(b"\x89PNG\r\n\x1a\n rest of a png"), Err(ModelFileError::Foreign { .. })));
+        assert!(matches!(
+            from_bytes(b"\x89PNG\r\n\x1a\n rest of a png"),
+            Err(ModelFileError::Foreign { .. })
+        ));
 
         let mut future = good.clone();
         future[8] = 9;
-        assert!(matches!(from_bytes(&future), Err(ModelFileError::Version { found: 9 })));
+        assert!(matches!(
+            from_bytes(&future),
+            Err(ModelFileError::Version { found: 9 })
+        ));
 
         let mut longer = good;
         longer.push(0);
-        assert!(matches!(from_bytes(&longer), Err(ModelFileError::Header(_))));
+        assert!(matches!(
+            from_bytes(&longer),
+            Err(ModelFileError::Header(_))
+        ));
     }
 }

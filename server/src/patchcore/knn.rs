@@ -53,7 +53,10 @@ pub enum NearestIndex {
     /// Bank rows and their squared norms.
     Exact { bank: Array2<f32>, norms: Vec<f32> },
     /// The bank (for exact re-ranking of the result) and the graph over it.
-    Hnsw { bank: Array2<f32>, graph: Box<Hnsw<'static, f32, DistL2>> },
+    Hnsw {
+        bank: Array2<f32>,
+        graph: Box<Hnsw<'static, f32, DistL2>>,
+    },
 }
 
 /// Queries per matrix product: 256 x 10k distances is 10 MB, comfortably cached in L3-ish
@@ -112,7 +115,10 @@ impl NearestIndex {
                 .into_par_iter()
                 .map(|q| {
                     let q = q.to_slice().expect("row-major queries");
-                    graph.search(q, 1, HNSW_EF_SEARCH).first().map_or(0, |n| n.d_id)
+                    graph
+                        .search(q, 1, HNSW_EF_SEARCH)
+                        .first()
+                        .map_or(0, |n| n.d_id)
                 })
                 .collect(),
         };
@@ -120,7 +126,10 @@ impl NearestIndex {
             .zip(queries.outer_iter())
             .map(|(j, q)| {
                 let q = q.to_slice().expect("row-major queries");
-                (j, sq_dist(q, bank.row(j).to_slice().expect("row-major bank")).sqrt())
+                (
+                    j,
+                    sq_dist(q, bank.row(j).to_slice().expect("row-major bank")).sqrt(),
+                )
             })
             .collect()
     }
@@ -179,7 +188,11 @@ mod tests {
         let queries = random(200, 32, 4);
         let exact = NearestIndex::build(bank.view(), KnnMethod::Exact).nearest(queries.view());
         let approx = NearestIndex::build(bank.view(), KnnMethod::Hnsw).nearest(queries.view());
-        let hits = exact.iter().zip(&approx).filter(|(a, b)| a.0 == b.0).count();
+        let hits = exact
+            .iter()
+            .zip(&approx)
+            .filter(|(a, b)| a.0 == b.0)
+            .count();
         assert!(hits >= 180, "recall {hits}/200");
         // An approximate neighbour is never closer than the true one.
         assert!(exact.iter().zip(&approx).all(|(a, b)| b.1 >= a.1 - 1e-5));
@@ -189,6 +202,9 @@ mod tests {
     fn sq_dist_handles_remainders() {
         let a: Vec<f32> = (0..11).map(|i| i as f32).collect();
         let b = vec![0f32; 11];
-        assert_eq!(sq_dist(&a, &b), (0..11).map(|i| (i * i) as f32).sum::<f32>());
+        assert_eq!(
+            sq_dist(&a, &b),
+            (0..11).map(|i| (i * i) as f32).sum::<f32>()
+        );
     }
 }

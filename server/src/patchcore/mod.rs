@@ -76,8 +76,13 @@ impl PatchCore {
         progress: &dyn Fn(usize, usize),
     ) -> PatchCore {
         let target = config.coreset.resolve(patches.nrows());
-        let chosen =
-            coreset::greedy_k_center(patches, target, config.projection_dim, config.seed, progress);
+        let chosen = coreset::greedy_k_center(
+            patches,
+            target,
+            config.projection_dim,
+            config.seed,
+            progress,
+        );
         let bank = patches.select(Axis(0), &chosen);
         PatchCore::from_bank(bank, grid, config.reweight_neighbours, knn)
     }
@@ -90,7 +95,12 @@ impl PatchCore {
         knn: KnnMethod,
     ) -> PatchCore {
         let index = NearestIndex::build(bank.view(), knn);
-        PatchCore { bank, grid, reweight_neighbours, index }
+        PatchCore {
+            bank,
+            grid,
+            reweight_neighbours,
+            index,
+        }
     }
 
     /// The memory bank, `entries x dim`.
@@ -117,11 +127,15 @@ impl PatchCore {
         let (worst, &(bank_ix, worst_dist)) = nearest
             .iter()
             .enumerate()
-            .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+            .max_by(|a, b| a.1.1.total_cmp(&b.1.1))
             .expect("an image has at least one patch");
         let weight = self.reweight(patches.row(worst).as_slice().expect("row-major"), bank_ix);
         let map = map::anomaly_map(&patch_scores, self.grid);
-        Scored { image_score: weight * worst_dist, patch_scores, map }
+        Scored {
+            image_score: weight * worst_dist,
+            patch_scores,
+            map,
+        }
     }
 
     /// `1 - softmax` weight of PatchCore eq. 7: the patch's distance to its nearest bank entry
@@ -138,7 +152,15 @@ impl PatchCore {
             .bank
             .outer_iter()
             .enumerate()
-            .map(|(j, row)| (knn::sq_dist(row.as_slice().expect("row-major"), m_star.as_slice().expect("row-major")), j))
+            .map(|(j, row)| {
+                (
+                    knn::sq_dist(
+                        row.as_slice().expect("row-major"),
+                        m_star.as_slice().expect("row-major"),
+                    ),
+                    j,
+                )
+            })
             .collect();
         by_dist.select_nth_unstable_by(b - 1, |x, y| x.0.total_cmp(&y.0));
         let mut support: Vec<(f32, usize)> = by_dist[..b].to_vec();
@@ -147,7 +169,9 @@ impl PatchCore {
         // Distances from the test patch to m* (first) and its neighbours; a stable softmax.
         let dists: Vec<f32> = support
             .iter()
-            .map(|&(_, j)| knn::sq_dist(patch, self.bank.row(j).as_slice().expect("row-major")).sqrt())
+            .map(|&(_, j)| {
+                knn::sq_dist(patch, self.bank.row(j).as_slice().expect("row-major")).sqrt()
+            })
             .collect();
         let top = dists.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let total: f32 = dists.iter().map(|d| (d - top).exp()).sum();
