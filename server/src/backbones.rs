@@ -118,6 +118,7 @@ impl BackboneConfig {
 #[derive(Debug)]
 pub struct Backbone {
     id: BackboneId,
+    onnx: PathBuf,
     model: TapModel,
 }
 
@@ -158,7 +159,21 @@ impl Backbone {
             taps: config.taps.clone(),
             scaling: config.scaling,
         };
-        Ok(Backbone { id, model })
+        Ok(Backbone {
+            id,
+            onnx: config.onnx.clone(),
+            model,
+        })
+    }
+
+    /// The ONNX file it was loaded from.
+    pub fn onnx_path(&self) -> &Path {
+        &self.onnx
+    }
+
+    /// The tract model, for benchmarks that time inference alone.
+    pub fn tap_model(&self) -> &TapModel {
+        &self.model
     }
 
     /// What a model file records about this backbone.

@@ -34,16 +34,25 @@ pub fn bar(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-/// Extracts training features through `pipeline` and builds a PatchCore memory bank.
+/// Every training patch of a category, as PatchCore embeds it, before the coreset.
+pub struct TrainingPatches {
+    /// `images * grid cells x dim` patch features.
+    pub patches: Array2<f32>,
+    /// Patch grid `(height, width)` of one image.
+    pub grid: (usize, usize),
+    /// Channels of each layer, in concatenation order.
+    pub layer_channels: Vec<usize>,
+    /// Training images the patches came from.
+    pub images: usize,
+    /// Wall-clock seconds spent extracting and embedding.
+    pub extract_s: f64,
+}
+
+/// Runs every training image through `pipeline` and embeds its features.
 ///
 /// # Errors
-/// Unreadable images or inference failures.
-pub fn train(
-    pipeline: &Pipeline<'_>,
-    samples: &[Sample],
-    config: &PatchCoreConfig,
-    knn: KnnMethod,
-) -> Result<Trained> {
+/// Unreadable images, inference failures, or images whose features differ in shape.
+pub fn extract_training(pipeline: &Pipeline<'_>, samples: &[Sample]) -> Result<TrainingPatches> {
     ensure!(!samples.is_empty(), "no training images");
     let start = Instant::now();
     let pb = bar(samples.len(), &format!("{}: extracting", pipeline.scenario));
@@ -74,29 +83,64 @@ pub fn train(
 
     let (grid, layer_channels, dim) = shape.expect("at least one sample");
     let patches = Array2::from_shape_vec((rows.len() / dim, dim), rows).expect("rows of dim");
-    let target = config.coreset.resolve(patches.nrows());
+    Ok(TrainingPatches {
+        patches,
+        grid,
+        layer_channels,
+        images: samples.len(),
+        extract_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Builds a PatchCore memory bank from extracted training patches.
+pub fn fit(
+    pipeline: &Pipeline<'_>,
+    training: &TrainingPatches,
+    config: &PatchCoreConfig,
+    knn: KnnMethod,
+) -> Trained {
+    let start = Instant::now();
+    let target = config.coreset.resolve(training.patches.nrows());
     let pb = bar(target, &format!("{}: coreset", pipeline.scenario));
-    let model = PatchCore::fit(patches.view(), grid, config, knn, &|done, _| {
-        pb.set_position(done as u64)
-    });
+    let model = PatchCore::fit(
+        training.patches.view(),
+        training.grid,
+        config,
+        knn,
+        &|done, _| pb.set_position(done as u64),
+    );
     pb.finish_and_clear();
 
     let header = ModelHeader {
         scenario: pipeline.scenario,
         backbone: pipeline.feature_backbone().clone(),
-        layer_channels,
-        grid,
+        layer_channels: training.layer_channels.clone(),
+        grid: training.grid,
         config: config.clone(),
-        train_images: samples.len(),
-        train_patches: patches.nrows(),
+        train_images: training.images,
+        train_patches: training.patches.nrows(),
         rows: model.bank().nrows(),
-        dim,
+        dim: training.patches.ncols(),
     };
-    Ok(Trained {
+    Trained {
         model,
         header,
-        train_s: start.elapsed().as_secs_f64(),
-    })
+        train_s: training.extract_s + start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Extracts training features through `pipeline` and builds a PatchCore memory bank.
+///
+/// # Errors
+/// Unreadable images or inference failures.
+pub fn train(
+    pipeline: &Pipeline<'_>,
+    samples: &[Sample],
+    config: &PatchCoreConfig,
+    knn: KnnMethod,
+) -> Result<Trained> {
+    let training = extract_training(pipeline, samples)?;
+    Ok(fit(pipeline, &training, config, knn))
 }
 
 /// Scores and ground truth of a test set.

@@ -8,12 +8,14 @@
 //! The `patchwire` binary (`src/main.rs`) is a thin command-line layer over these modules.
 
 pub mod backbones;
+pub mod bench;
 pub mod dataset;
 pub mod eval;
 pub mod metrics;
 pub mod npy;
 pub mod patchcore;
 pub mod pipeline;
+pub mod report;
 
 use std::path::PathBuf;
 

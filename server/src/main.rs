@@ -11,6 +11,7 @@ use patchwire_server::dataset::{self, FolderOptions};
 use patchwire_server::eval::{self, Report};
 use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file};
 use patchwire_server::pipeline::Pipeline;
+use patchwire_server::{bench, report};
 
 #[derive(Parser)]
 #[command(
@@ -54,11 +55,67 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Measurements behind the README's tables; each writes NAME.json and NAME.md to --out.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
     /// Write the edge backbone's taps, masks and labels of a category as .npy files, for
     /// experiments outside Rust (float32, C order; one file per split and layer).
     DumpFeatures {
         #[command(flatten)]
         data: DataArgs,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Exact nearest-neighbour search against HNSW on the same banks and test patches.
+    Knn {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Scenario whose features fill the bank.
+        #[arg(long, default_value = "features")]
+        scenario: Scenario,
+        /// Bank sizes to compare, comma-separated counts or ratios.
+        #[arg(long = "sizes", value_delimiter = ',', default_value = "10000")]
+        sizes: Vec<CoresetSize>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// tract against onnxruntime, one thread each, on the edge and server backbones.
+    Inference {
+        /// Backbones to time (presets with optional taps, or JSON configs).
+        #[arg(long = "backbone", default_values = ["mobilenet-v2", "efficientnet-lite0", "efficientnet-lite2"])]
+        backbones: Vec<String>,
+        /// Image fed to every backbone (resized to 224x224).
+        #[arg(long)]
+        image: PathBuf,
+        /// Timed runs per runtime.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder of prepared ONNX models.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Server-backbone candidates for the `original` scenario on one category.
+    Backbones {
+        #[command(flatten)]
+        data: DataArgs,
+        /// A candidate (preset:taps or JSON config); repeat the flag for each.
+        #[arg(long = "candidate", required = true)]
+        candidates: Vec<String>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -115,6 +172,12 @@ impl ModelArgs {
         let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?)?;
         let server = Backbone::load(&BackboneConfig::resolve(&self.server_backbone, &dir)?)?;
         Ok((edge, server))
+    }
+
+    fn models_dir(&self) -> PathBuf {
+        self.models
+            .clone()
+            .unwrap_or_else(patchwire_server::models_dir)
     }
 
     fn patchcore(&self, seed: u64) -> PatchCoreConfig {
@@ -232,6 +295,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench { which } => bench(which),
         Command::DumpFeatures { data, out, model } => {
             let [category] = data.categories()? else {
                 bail!("dump-features takes one --category")
@@ -240,6 +304,214 @@ fn run(cli: Cli) -> Result<()> {
             dump_features(&data.open(category)?, &edge, &out)
         }
     }
+}
+
+fn bench(which: BenchCommand) -> Result<()> {
+    let machine = eval::machine();
+    match which {
+        BenchCommand::Knn {
+            data,
+            scenario,
+            sizes,
+            out,
+            model,
+        } => {
+            let [category] = data.categories()? else {
+                bail!("bench knn takes one --category")
+            };
+            let dataset = data.open(category)?;
+            let (edge, server) = model.backbones()?;
+            let pipeline = Pipeline::new(scenario, &edge, &server)?;
+            let rows = bench::knn(&pipeline, &dataset, &model.patchcore(data.seed), &sizes)?;
+            let exact = |rows: &[bench::KnnRow], bank| {
+                rows.iter()
+                    .find(|r| r.bank_rows == bank && r.method == KnnMethod::Exact)
+                    .cloned()
+            };
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let e = exact(&rows, r.bank_rows).expect("exact runs first on every bank");
+                    vec![
+                        format!("{:?}", r.method).to_lowercase(),
+                        r.bank_rows.to_string(),
+                        report::f1(r.build_s),
+                        report::f1(r.score_ms),
+                        format!("{:.2}x", e.score_ms / r.score_ms),
+                        report::f3(r.recall),
+                        report::f3(r.accuracy.image_auroc),
+                        format!("{:+.4}", r.accuracy.image_auroc - e.accuracy.image_auroc),
+                        report::f3(r.accuracy.pixel_f1),
+                        format!("{:+.4}", r.accuracy.pixel_f1 - e.accuracy.pixel_f1),
+                    ]
+                })
+                .collect();
+            let md = report::caption(
+                &format!(
+                    "Exact vs HNSW search, {category}, scenario {scenario}, {} test images",
+                    dataset.test.len()
+                ),
+                &machine,
+                &format!(
+                    "patchwire bench knn --data {} --category {category} --sizes {}",
+                    data.data.display(),
+                    sizes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            ) + "\n"
+                + &report::table(
+                    &[
+                        "search",
+                        "bank rows",
+                        "build s",
+                        "score ms/img",
+                        "speed vs exact",
+                        "recall@1",
+                        "img AUROC",
+                        "vs exact",
+                        "px F1",
+                        "vs exact",
+                    ],
+                    &cells,
+                );
+            write_outputs(&out, "knn", &rows, &md)
+        }
+        BenchCommand::Inference {
+            backbones: specs,
+            image,
+            runs,
+            out,
+            models,
+        } => {
+            let dir = models.unwrap_or_else(patchwire_server::models_dir);
+            let loaded: Vec<Backbone> = specs
+                .iter()
+                .map(|s| Backbone::load(&BackboneConfig::resolve(s, &dir)?))
+                .collect::<Result<_>>()?;
+            let img = dataset::load_image(&image)?;
+            let python = patchwire_server::repo_dir().join("models/.venv/bin/python");
+            let scratch =
+                std::env::temp_dir().join(format!("patchwire-bench-{}", std::process::id()));
+            let refs: Vec<&Backbone> = loaded.iter().collect();
+            let rows = bench::inference(&refs, &img, runs, &python, &scratch)?;
+            std::fs::remove_dir_all(&scratch).ok();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.backbone.clone(),
+                        r.taps.join(", "),
+                        report::f1(r.tract_ms),
+                        report::f1(r.onnxruntime_ms),
+                        format!("{:.2}x", r.ratio),
+                    ]
+                })
+                .collect();
+            let md = report::caption(
+                &format!(
+                    "tract vs onnxruntime, one thread each, mean of {runs} runs on {}",
+                    image.display()
+                ),
+                &machine,
+                "patchwire bench inference --image IMAGE",
+            ) + "\n"
+                + &report::table(
+                    &[
+                        "backbone",
+                        "outputs",
+                        "tract ms",
+                        "onnxruntime ms",
+                        "tract / ort",
+                    ],
+                    &cells,
+                );
+            write_outputs(&out, "inference", &rows, &md)
+        }
+        BenchCommand::Backbones {
+            data,
+            candidates,
+            out,
+            model,
+        } => {
+            let [category] = data.categories()? else {
+                bail!("bench backbones takes one --category")
+            };
+            let dataset = data.open(category)?;
+            let dir = model.models_dir();
+            let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?)?;
+            let loaded: Vec<Backbone> = candidates
+                .iter()
+                .map(|s| Backbone::load(&BackboneConfig::resolve(s, &dir)?))
+                .collect::<Result<_>>()?;
+            let rows = bench::backbones(&edge, &loaded, &dataset, &model.patchcore(data.seed))?;
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let l = &r.report;
+                    vec![
+                        l.backbone.clone(),
+                        l.taps.join(", "),
+                        r.dim.to_string(),
+                        report::f3(l.accuracy.image_auroc),
+                        report::f3(l.accuracy.pixel_auroc),
+                        report::f3(l.accuracy.pixel_f1),
+                        report::f3(l.accuracy.aupro),
+                        report::f1(l.times_ms.server_extract),
+                        report::f1(l.times_ms.server_score),
+                        report::f1(l.train_s),
+                    ]
+                })
+                .collect();
+            let md = report::caption(
+                &format!(
+                    "Server backbones for `original`, {category} ({} train / {} test images)",
+                    dataset.train.len(),
+                    dataset.test.len()
+                ),
+                &machine,
+                &format!(
+                    "patchwire bench backbones --data {} --category {category} {}",
+                    data.data.display(),
+                    candidates
+                        .iter()
+                        .map(|c| format!("--candidate {c}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ) + "\n"
+                + &report::table(
+                    &[
+                        "backbone",
+                        "taps",
+                        "dims",
+                        "img AUROC",
+                        "px AUROC",
+                        "px F1",
+                        "AUPRO",
+                        "extract ms",
+                        "score ms",
+                        "train s",
+                    ],
+                    &cells,
+                );
+            write_outputs(&out, &format!("backbones-{category}"), &rows, &md)
+        }
+    }
+}
+
+/// Writes `out/NAME.json` and `out/NAME.md` and prints the Markdown.
+fn write_outputs<T: serde::Serialize>(out: &Path, name: &str, rows: &T, md: &str) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = out.join(format!("{name}.json"));
+    std::fs::write(&json, serde_json::to_string_pretty(rows)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    let path = out.join(format!("{name}.md"));
+    std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+    println!("{md}");
+    Ok(())
 }
 
 /// `train_l{i}.npy` (N x C x H x W), `test_l{i}.npy`, `test_masks.npy` (N x 224 x 224, 0/1)

@@ -36,6 +36,16 @@ impl CoresetSize {
     }
 }
 
+impl std::fmt::Display for CoresetSize {
+    /// The form [`FromStr`](std::str::FromStr) reads back: `0.1` or `10000`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoresetSize::Ratio(r) => write!(f, "{r}"),
+            CoresetSize::Count(k) => write!(f, "{k}"),
+        }
+    }
+}
+
 impl std::str::FromStr for CoresetSize {
     type Err = String;
 
