@@ -14,6 +14,10 @@ pw=./target/release/patchwire
 groups=("$@")
 want_group() { [[ ${#groups[@]} -eq 0 ]] || [[ " ${groups[*]} " == *" $1 "* ]]; }
 
+if want_group eval; then
+    $pw eval --data "$mvtec" --category bottle --scenario original,features \
+        --json results/eval-bottle.json --tables results
+fi
 if want_group backbones; then
     candidates=(
         --candidate efficientnet-lite0:stage2,stage3,stage4

@@ -6,55 +6,12 @@
 
 use std::sync::Arc;
 
+use patchwire_codec::FeatureMap;
+use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::EdgeError;
 use crate::preprocess::INPUT_SIZE;
-
-/// One layer's activations for one image, channel-major (CHW).
-#[derive(Clone, Debug, PartialEq)]
-pub struct FeatureMap {
-    /// Number of channels.
-    pub channels: usize,
-    /// Height in cells.
-    pub height: usize,
-    /// Width in cells.
-    pub width: usize,
-    /// `channels * height * width` values, channel-major.
-    pub data: Vec<f32>,
-}
-
-impl FeatureMap {
-    /// Wraps CHW data, checking that its length matches the shape.
-    ///
-    /// # Errors
-    /// [`EdgeError::Size`] when `data.len() != channels * height * width`.
-    pub fn new(
-        channels: usize,
-        height: usize,
-        width: usize,
-        data: Vec<f32>,
-    ) -> Result<Self, EdgeError> {
-        if data.len() != channels * height * width {
-            return Err(EdgeError::Size(format!(
-                "feature map {channels}x{height}x{width} needs {} values, got {}",
-                channels * height * width,
-                data.len()
-            )));
-        }
-        Ok(FeatureMap {
-            channels,
-            height,
-            width,
-            data,
-        })
-    }
-
-    /// The `channels x height x width` shape.
-    pub fn shape(&self) -> [usize; 3] {
-        [self.channels, self.height, self.width]
-    }
-}
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -63,12 +20,14 @@ type Plan = Arc<TypedRunnableModel>;
 pub struct TapModel {
     plan: Plan,
     taps: Vec<String>,
+    sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for TapModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TapModel")
             .field("taps", &self.taps)
+            .field("model_id", &format_args!("{:08x}", self.model_id()))
             .finish_non_exhaustive()
     }
 }
@@ -82,9 +41,7 @@ impl TapModel {
     /// [`EdgeError::UnknownTap`] for a tap the graph does not have.
     pub fn from_onnx(bytes: &[u8], taps: &[String]) -> Result<Self, EdgeError> {
         let model_err = |e: TractError| EdgeError::Model(format!("{e:#}"));
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .map_err(model_err)?;
+        let mut model = tract_onnx::onnx().model_for_read(&mut &bytes[..]).map_err(model_err)?;
 
         // Check the taps by name first, so a typo is reported as such rather than as a
         // generic graph error.
@@ -95,25 +52,25 @@ impl TapModel {
             .chain(model.nodes().iter().map(|n| n.name.as_str()))
             .collect();
         if let Some(missing) = taps.iter().find(|t| !names.contains(t.as_str())) {
-            return Err(EdgeError::UnknownTap {
-                name: missing.clone(),
-            });
+            return Err(EdgeError::UnknownTap { name: missing.clone() });
         }
 
         let side = INPUT_SIZE;
-        model
-            .set_input_fact(0, f32::fact([1, 3, side, side]).into())
-            .map_err(model_err)?;
+        model.set_input_fact(0, f32::fact([1, 3, side, side]).into()).map_err(model_err)?;
         model.select_outputs_by_name(taps).map_err(model_err)?;
-        let plan = model
-            .into_optimized()
-            .map_err(model_err)?
-            .into_runnable()
-            .map_err(model_err)?;
-        Ok(TapModel {
-            plan,
-            taps: taps.to_vec(),
-        })
+        let plan = model.into_optimized().map_err(model_err)?.into_runnable().map_err(model_err)?;
+        Ok(TapModel { plan, taps: taps.to_vec(), sha256: Sha256::digest(bytes).into() })
+    }
+
+    /// SHA-256 of the ONNX file.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+
+    /// The id payloads and artifacts carry for this model and taps
+    /// ([`patchwire_codec::wire::model_id`]).
+    pub fn model_id(&self) -> u32 {
+        patchwire_codec::wire::model_id(&self.sha256, &self.taps)
     }
 
     /// The tapped output names, in output order.
@@ -154,7 +111,7 @@ impl TapModel {
                         )));
                     }
                 };
-                FeatureMap::new(c, h, w, view.iter().copied().collect())
+                Ok(FeatureMap::new(c, h, w, view.iter().copied().collect())?)
             })
             .collect()
     }

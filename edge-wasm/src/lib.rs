@@ -1,26 +1,33 @@
 //! The Patchwire edge stage.
 //!
-//! Everything a camera-side device does before bytes leave it, as plain functions that build
+//! Everything a camera-side device does before bytes leave it, as plain Rust that builds
 //! natively (tests, benchmarks, the server's evaluation loop) and for WebAssembly:
 //!
 //! ```text
-//! camera/file -> preprocess::resize_224 -> [backbone::TapModel: MobileNetV2 taps] -> encoder
+//! camera/file -> preprocess::resize_224 -> [backbone::TapModel: MobileNetV2 taps]
+//!             -> patchwire_codec::body::Encoder (scenario + artifact) -> wire payload
 //! ```
 //!
 //! - [`preprocess`]: decoding, the straight resize to 224x224 the paper uses, input scaling.
 //! - [`backbone`]: an ONNX model run by tract with named intermediate outputs ("taps"); the
 //!   edge runs MobileNetV2 through it and the server reuses it for its own backbone.
-//! - [`scenario`]: the transmission scenarios, named once for the CLI, JSON and wire format.
+//! - [`stage`]: the whole edge stage for one scenario, with per-stage timings.
+//!
+//! The scenarios, encoders and the wire format live in `patchwire-codec`, shared with the
+//! server; this crate re-exports what an edge needs of it.
 #![forbid(unsafe_code)]
 
 pub mod backbone;
-pub mod codec;
 pub mod preprocess;
-pub mod scenario;
+pub mod stage;
 
-pub use backbone::{FeatureMap, TapModel};
+pub use backbone::TapModel;
+pub use patchwire_codec::{self as codec, CodecError, FeatureMap, Scenario};
 pub use preprocess::InputScaling;
-pub use scenario::Scenario;
+pub use stage::{EdgeConfig, EdgeOutput, EdgeStage, EdgeTimes};
+
+/// The edge model's taps: the ends of torchvision MobileNetV2 blocks 3, 8 and 14 (NOTES.md).
+pub const MOBILENET_V2_TAPS: [&str; 3] = ["features.3", "features.8", "features.14"];
 
 /// Errors of the edge stage. Each variant names the offending input.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +48,10 @@ pub enum EdgeError {
         /// The requested output name.
         name: String,
     },
-    /// A scenario name that is not one of [`Scenario::ALL`].
-    #[error("unknown scenario {0:?} (known: {known})", known = scenario::known_names())]
-    UnknownScenario(String),
+    /// A feature scenario was configured without a model.
+    #[error("scenario {0} extracts features on the edge and needs the edge model")]
+    MissingModel(Scenario),
+    /// Encoding failed, or the artifact does not fit.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
 }

@@ -24,15 +24,10 @@ pub struct InputScaling {
 
 impl InputScaling {
     /// TensorFlow convention, `(x - 127.5) / 127.5`: MobileNetV2 and EfficientNet-Lite.
-    pub const TF: InputScaling = InputScaling {
-        mean: [0.5; 3],
-        std: [0.5; 3],
-    };
+    pub const TF: InputScaling = InputScaling { mean: [0.5; 3], std: [0.5; 3] };
     /// torchvision's ImageNet mean and std: WideResNet-50 and other torchvision exports.
-    pub const IMAGENET: InputScaling = InputScaling {
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
+    pub const IMAGENET: InputScaling =
+        InputScaling { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 }
 
 /// Decodes PNG, JPEG or BMP bytes into RGB (grey images are replicated to three channels).
@@ -50,11 +45,7 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, EdgeError> {
 /// [`EdgeError::Size`] for an empty image.
 pub fn resize_224(img: &RgbImage) -> Result<RgbImage, EdgeError> {
     if img.width() == 0 || img.height() == 0 {
-        return Err(EdgeError::Size(format!(
-            "empty image {}x{}",
-            img.width(),
-            img.height()
-        )));
+        return Err(EdgeError::Size(format!("empty image {}x{}", img.width(), img.height())));
     }
     if img.dimensions() == (INPUT_SIZE as u32, INPUT_SIZE as u32) {
         return Ok(img.clone());
@@ -105,9 +96,8 @@ mod tests {
 
     #[test]
     fn tf_scaling_maps_the_byte_range_to_plus_minus_one() {
-        let img = RgbImage::from_fn(224, 224, |x, _| {
-            image::Rgb([0, 255, if x == 0 { 0 } else { 255 }])
-        });
+        let img =
+            RgbImage::from_fn(224, 224, |x, _| image::Rgb([0, 255, if x == 0 { 0 } else { 255 }]));
         let t = to_nchw(&img, InputScaling::TF).unwrap();
         let plane = 224 * 224;
         assert_eq!(t[0], -1.0);
@@ -119,9 +109,8 @@ mod tests {
     #[test]
     fn resize_is_straight_not_cropped() {
         // A wide image whose left half is black and right half white keeps both halves.
-        let img = RgbImage::from_fn(448, 100, |x, _| {
-            image::Rgb([if x < 224 { 0 } else { 255 }; 3])
-        });
+        let img =
+            RgbImage::from_fn(448, 100, |x, _| image::Rgb([if x < 224 { 0 } else { 255 }; 3]));
         let r = resize_224(&img).unwrap();
         assert_eq!(r.dimensions(), (224, 224));
         assert_eq!(r.get_pixel(10, 100)[0], 0);
@@ -144,13 +133,7 @@ mod tests {
             to_nchw(&RgbImage::new(10, 10), InputScaling::TF),
             Err(EdgeError::Size(_))
         ));
-        assert!(matches!(
-            resize_224(&RgbImage::new(0, 10)),
-            Err(EdgeError::Size(_))
-        ));
-        assert!(matches!(
-            decode_rgb(b"not an image"),
-            Err(EdgeError::Image(_))
-        ));
+        assert!(matches!(resize_224(&RgbImage::new(0, 10)), Err(EdgeError::Size(_))));
+        assert!(matches!(decode_rgb(b"not an image"), Err(EdgeError::Image(_))));
     }
 }

@@ -47,21 +47,9 @@ pub struct BackboneConfig {
 
 /// The prepared backbones: name, file in `models/build`, default taps.
 const PRESETS: &[(&str, &str, &[&str])] = &[
-    (
-        "mobilenet-v2",
-        "mobilenet_v2.onnx",
-        &["features.3", "features.8", "features.14"],
-    ),
-    (
-        "efficientnet-lite0",
-        "efficientnet_lite0.onnx",
-        &["stage2", "stage3", "stage4"],
-    ),
-    (
-        "efficientnet-lite2",
-        "efficientnet_lite2.onnx",
-        &["stage2", "stage3", "stage4"],
-    ),
+    ("mobilenet-v2", "mobilenet_v2.onnx", &["features.3", "features.8", "features.14"]),
+    ("efficientnet-lite0", "efficientnet_lite0.onnx", &["stage2", "stage3", "stage4"]),
+    ("efficientnet-lite2", "efficientnet_lite2.onnx", &["stage2", "stage3", "stage4"]),
 ];
 
 /// The edge backbone of the paper: MobileNetV2 with taps 3/8/14.
@@ -78,10 +66,7 @@ impl BackboneConfig {
     /// An unknown preset, an unreadable or invalid JSON file.
     pub fn resolve(spec: &str, models_dir: &Path) -> Result<BackboneConfig> {
         let (name, taps) = match spec.split_once(':') {
-            Some((n, t)) => (
-                n,
-                Some(t.split(',').map(str::to_string).collect::<Vec<_>>()),
-            ),
+            Some((n, t)) => (n, Some(t.split(',').map(str::to_string).collect::<Vec<_>>())),
             None => (spec, None),
         };
         if let Some(&(preset, file, default_taps)) = PRESETS.iter().find(|p| p.0 == name) {
@@ -124,10 +109,7 @@ pub struct Backbone {
 
 /// SHA-256 of a byte string, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Backbone {
@@ -147,11 +129,7 @@ impl Backbone {
         let sha = sha256_hex(&bytes);
         check_manifest(&config.onnx, &sha)?;
         let model = TapModel::from_onnx(&bytes, &config.taps).with_context(|| {
-            format!(
-                "loading backbone {} ({})",
-                config.name,
-                config.onnx.display()
-            )
+            format!("loading backbone {} ({})", config.name, config.onnx.display())
         })?;
         let id = BackboneId {
             name: config.name.clone(),
@@ -159,11 +137,7 @@ impl Backbone {
             taps: config.taps.clone(),
             scaling: config.scaling,
         };
-        Ok(Backbone {
-            id,
-            onnx: config.onnx.clone(),
-            model,
-        })
+        Ok(Backbone { id, onnx: config.onnx.clone(), model })
     }
 
     /// The ONNX file it was loaded from.
@@ -201,10 +175,7 @@ fn check_manifest(file: &Path, sha: &str) -> Result<()> {
     };
     let manifest: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", dir.join("manifest.json").display()))?;
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let recorded = manifest["models"]
         .as_object()
         .into_iter()
@@ -231,9 +202,7 @@ mod tests {
         let c = BackboneConfig::resolve("efficientnet-lite2:stage3,stage4", dir).unwrap();
         assert_eq!(c.onnx, Path::new("/m/efficientnet_lite2.onnx"));
         assert_eq!(c.taps, ["stage3", "stage4"]);
-        let err = BackboneConfig::resolve("resnet9000", dir)
-            .unwrap_err()
-            .to_string();
+        let err = BackboneConfig::resolve("resnet9000", dir).unwrap_err().to_string();
         assert!(err.contains("resnet9000"), "{err}");
     }
 }

@@ -33,15 +33,8 @@ pub struct EmbeddedTestSet {
 /// # Errors
 /// Unreadable images or masks, inference failures.
 pub fn embed_test_set(pipeline: &Pipeline<'_>, samples: &[Sample]) -> Result<EmbeddedTestSet> {
-    let pb = eval::bar(
-        samples.len(),
-        &format!("{}: embedding tests", pipeline.scenario),
-    );
-    let mut set = EmbeddedTestSet {
-        patches: Vec::new(),
-        labels: Vec::new(),
-        masks: Vec::new(),
-    };
+    let pb = eval::bar(samples.len(), &format!("{}: embedding tests", pipeline.scenario));
+    let mut set = EmbeddedTestSet { patches: Vec::new(), labels: Vec::new(), masks: Vec::new() };
     for sample in samples {
         let processed = pipeline.process(&dataset::load_image(&sample.path)?)?;
         set.patches.push(embed::embed(&processed.features));
@@ -85,14 +78,9 @@ pub fn knn(
     let tests = embed_test_set(pipeline, &data.test)?;
     let mut rows = Vec::new();
     for &coreset in sizes {
-        let config = PatchCoreConfig {
-            coreset,
-            ..config.clone()
-        };
-        let bank = eval::fit(pipeline, &training, &config, KnnMethod::Exact)
-            .model
-            .bank()
-            .to_owned();
+        let config = PatchCoreConfig { coreset, ..config.clone() };
+        let bank =
+            eval::fit(pipeline, &training, &config, KnnMethod::Exact).model.bank().to_owned();
         let mut exact_scores: Option<Vec<Vec<f32>>> = None;
         for method in [KnnMethod::Exact, KnnMethod::Hnsw] {
             let (model, build_ms) = timed(|| {
@@ -103,15 +91,9 @@ pub fn knn(
                     method,
                 )
             });
-            let build_s = if method == KnnMethod::Exact {
-                0.0
-            } else {
-                build_ms / 1e3
-            };
-            let pb = eval::bar(
-                tests.patches.len(),
-                &format!("{method:?} on {} rows", bank.nrows()),
-            );
+            let build_s = if method == KnnMethod::Exact { 0.0 } else { build_ms / 1e3 };
+            let pb =
+                eval::bar(tests.patches.len(), &format!("{method:?} on {} rows", bank.nrows()));
             let mut run = TestRun {
                 scores: Vec::new(),
                 labels: tests.labels.clone(),
@@ -134,9 +116,8 @@ pub fn knn(
 
             let exact = exact_scores.get_or_insert_with(|| patch_scores.clone());
             let pairs = exact.iter().flatten().zip(patch_scores.iter().flatten());
-            let (hits, total) = pairs.fold((0usize, 0usize), |(h, t), (e, a)| {
-                (h + usize::from(a <= e), t + 1)
-            });
+            let (hits, total) =
+                pairs.fold((0usize, 0usize), |(h, t), (e, a)| (h + usize::from(a <= e), t + 1));
             rows.push(KnnRow {
                 method,
                 bank_rows: bank.nrows(),
@@ -213,27 +194,14 @@ pub fn inference(
             .arg(backbone.onnx_path())
             .arg(&input_path)
             .arg(scratch)
-            .args([
-                "--outputs",
-                &id.taps.join(","),
-                "--threads",
-                "1",
-                "--bench",
-                &runs.to_string(),
-            ])
+            .args(["--outputs", &id.taps.join(","), "--threads", "1", "--bench", &runs.to_string()])
             .output()
             .with_context(|| format!("running {} (run models/prepare.sh)", python.display()))?;
         if !output.status.success() {
-            bail!(
-                "ort_run.py failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            bail!("ort_run.py failed: {}", String::from_utf8_lossy(&output.stderr).trim());
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let line = stdout
-            .lines()
-            .last()
-            .context("ort_run.py printed nothing")?;
+        let line = stdout.lines().last().context("ort_run.py printed nothing")?;
         let ort: OrtBench =
             serde_json::from_str(line).with_context(|| format!("ort_run.py printed {line:?}"))?;
         rows.push(InferenceRow {
@@ -272,15 +240,17 @@ pub fn backbones(
 ) -> Result<Vec<BackboneRow>> {
     let mut rows = Vec::new();
     for server in candidates {
-        let pipeline = Pipeline::new(patchwire_edge::Scenario::Original, edge, server)?;
+        let pipeline = Pipeline::new(
+            patchwire_edge::Scenario::Original,
+            edge,
+            server,
+            Default::default(),
+            None,
+        )?;
         let trained = eval::train(&pipeline, &data.train, config, KnnMethod::Exact)?;
         let run = eval::test(&pipeline, &trained.model, &data.test)?;
         let report = eval::report_line(&pipeline, &trained, data, &run, KnnMethod::Exact)?;
-        rows.push(BackboneRow {
-            category: data.name.clone(),
-            report,
-            dim: trained.header.dim,
-        });
+        rows.push(BackboneRow { category: data.name.clone(), report, dim: trained.header.dim });
     }
     Ok(rows)
 }

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail, ensure};
 use image::RgbImage;
 use patchwire_edge::preprocess::{self, INPUT_SIZE};
 
-use crate::patchcore::rng::SplitMix64;
+use patchwire_codec::rng::SplitMix64;
 
 /// One image and, for a defective one, its ground-truth mask.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,22 +57,14 @@ pub struct FolderOptions {
 
 impl Default for FolderOptions {
     fn default() -> Self {
-        FolderOptions {
-            good: "good".into(),
-            train_ratio: 0.5,
-            seed: 0,
-            max_train: None,
-        }
+        FolderOptions { good: "good".into(), train_ratio: 0.5, seed: 0, max_train: None }
     }
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp"];
 
 fn extension(p: &Path) -> String {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase()
+    p.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase()
 }
 
 fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -102,34 +94,15 @@ pub fn open(data: &Path, category: &str, folders: &FolderOptions) -> Result<Data
         open_folders(&root, folders)?
     };
     ensure!(!train.is_empty(), "{}: no training images", root.display());
-    ensure!(
-        test.iter().any(|s| s.anomalous),
-        "{}: no defective test images",
-        root.display()
-    );
-    ensure!(
-        test.iter().any(|s| !s.anomalous),
-        "{}: no good test images",
-        root.display()
-    );
-    Ok(Dataset {
-        name: category.to_string(),
-        train,
-        test,
-    })
+    ensure!(test.iter().any(|s| s.anomalous), "{}: no defective test images", root.display());
+    ensure!(test.iter().any(|s| !s.anomalous), "{}: no good test images", root.display());
+    Ok(Dataset { name: category.to_string(), train, test })
 }
 
 fn open_mvtec(root: &Path) -> Result<(Vec<Sample>, Vec<Sample>)> {
-    let good = |path| Sample {
-        path,
-        mask: None,
-        anomalous: false,
-        kind: "good".into(),
-    };
-    let train: Vec<Sample> = sorted_files(&root.join("train/good"))?
-        .into_iter()
-        .map(good)
-        .collect();
+    let good = |path| Sample { path, mask: None, anomalous: false, kind: "good".into() };
+    let train: Vec<Sample> =
+        sorted_files(&root.join("train/good"))?.into_iter().map(good).collect();
 
     let mut test = Vec::new();
     let mut kinds: Vec<PathBuf> = std::fs::read_dir(root.join("test"))?
@@ -138,36 +111,16 @@ fn open_mvtec(root: &Path) -> Result<(Vec<Sample>, Vec<Sample>)> {
         .collect();
     kinds.sort();
     for dir in kinds {
-        let kind = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let kind = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         for path in sorted_files(&dir)? {
             if kind == "good" {
                 test.push(good(path));
                 continue;
             }
-            let stem = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
-            let mask = root
-                .join("ground_truth")
-                .join(&kind)
-                .join(format!("{stem}_mask.png"));
-            ensure!(
-                mask.is_file(),
-                "{} has no mask (expected {})",
-                path.display(),
-                mask.display()
-            );
-            test.push(Sample {
-                path,
-                mask: Some(mask),
-                anomalous: true,
-                kind: kind.clone(),
-            });
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let mask = root.join("ground_truth").join(&kind).join(format!("{stem}_mask.png"));
+            ensure!(mask.is_file(), "{} has no mask (expected {})", path.display(), mask.display());
+            test.push(Sample { path, mask: Some(mask), anomalous: true, kind: kind.clone() });
         }
     }
     Ok((train, test))
@@ -187,16 +140,9 @@ fn open_folders(root: &Path, opts: &FolderOptions) -> Result<(Vec<Sample>, Vec<S
         .collect();
     dirs.sort();
     for dir in dirs {
-        let class = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let class = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let anomalous = class != opts.good;
-        classes.insert(
-            class.clone(),
-            pair_masks(&sorted_files(&dir)?, anomalous, &class)?,
-        );
+        classes.insert(class.clone(), pair_masks(&sorted_files(&dir)?, anomalous, &class)?);
     }
     let Some(mut good) = classes.remove(&opts.good) else {
         let names: Vec<&String> = classes.keys().collect();
@@ -235,28 +181,14 @@ fn pair_masks(files: &[PathBuf], anomalous: bool, class: &str) -> Result<Vec<Sam
     };
     let mut out = Vec::new();
     for path in files.iter().filter(|p| !is_mask(p)) {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let mask = [
-            path.with_extension("png"),
-            path.with_file_name(format!("{stem}_mask.png")),
-        ]
-        .into_iter()
-        .find(|m| m != path && m.is_file());
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let mask = [path.with_extension("png"), path.with_file_name(format!("{stem}_mask.png"))]
+            .into_iter()
+            .find(|m| m != path && m.is_file());
         if anomalous && mask.is_none() {
-            bail!(
-                "defective image {} has no mask ({stem}.png or {stem}_mask.png)",
-                path.display()
-            );
+            bail!("defective image {} has no mask ({stem}.png or {stem}_mask.png)", path.display());
         }
-        out.push(Sample {
-            path: path.clone(),
-            mask,
-            anomalous,
-            kind: class.to_string(),
-        });
+        out.push(Sample { path: path.clone(), mask, anomalous, kind: class.to_string() });
     }
     Ok(out)
 }
@@ -295,53 +227,25 @@ mod tests {
 
     #[test]
     fn bottle_has_the_mvtec_counts() {
-        let d = open(
-            &shared().join("mvtec_ad"),
-            "bottle",
-            &FolderOptions::default(),
-        )
-        .unwrap();
+        let d = open(&shared().join("mvtec_ad"), "bottle", &FolderOptions::default()).unwrap();
         assert_eq!(d.train.len(), 209);
         assert_eq!(d.test.len(), 83);
         assert_eq!(d.test.iter().filter(|s| s.anomalous).count(), 63);
-        assert!(
-            d.test
-                .iter()
-                .filter(|s| s.anomalous)
-                .all(|s| s.mask.as_ref().unwrap().is_file())
-        );
+        assert!(d.test.iter().filter(|s| s.anomalous).all(|s| s.mask.as_ref().unwrap().is_file()));
     }
 
     #[test]
     fn magnetic_tile_loads_as_it_is_with_a_seeded_split() {
-        let opts = FolderOptions {
-            good: "MT_Free".into(),
-            ..Default::default()
-        };
+        let opts = FolderOptions { good: "MT_Free".into(), ..Default::default() };
         let a = open(&shared(), "magnetic_tile", &opts).unwrap();
         let b = open(&shared(), "magnetic_tile", &opts).unwrap();
         assert_eq!(a.train, b.train, "same seed, same split");
         assert_eq!(a.train.len(), 476);
         assert_eq!(a.test.iter().filter(|s| s.anomalous).count(), 392);
-        assert!(
-            a.train
-                .iter()
-                .chain(&a.test)
-                .all(|s| extension(&s.path) == "jpg")
-        );
-        assert!(
-            a.test
-                .iter()
-                .filter(|s| s.anomalous)
-                .all(|s| s.mask.is_some())
-        );
+        assert!(a.train.iter().chain(&a.test).all(|s| extension(&s.path) == "jpg"));
+        assert!(a.test.iter().filter(|s| s.anomalous).all(|s| s.mask.is_some()));
 
-        let other = open(
-            &shared(),
-            "magnetic_tile",
-            &FolderOptions { seed: 1, ..opts },
-        )
-        .unwrap();
+        let other = open(&shared(), "magnetic_tile", &FolderOptions { seed: 1, ..opts }).unwrap();
         assert_ne!(a.train, other.train, "another seed, another split");
     }
 

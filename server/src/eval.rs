@@ -8,10 +8,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use serde::Serialize;
 
+use crate::backbones::Backbone;
 use crate::dataset::{self, Dataset, Sample};
 use crate::metrics;
-use crate::patchcore::{self, KnnMethod, PatchCore, PatchCoreConfig, embed, file::ModelHeader};
+use crate::patchcore::file::{ModelFile, ModelHeader};
+use crate::patchcore::{self, KnnMethod, PatchCore, PatchCoreConfig, embed};
 use crate::pipeline::{Pipeline, StageTimes};
+use patchwire_codec::artifact::{Artifact, ArtifactParams};
 
 /// A trained model with what it was trained on.
 pub struct Trained {
@@ -19,6 +22,8 @@ pub struct Trained {
     pub model: PatchCore,
     /// The header saved with it.
     pub header: ModelHeader,
+    /// The edge artifact it was trained with.
+    pub artifact: Option<Artifact>,
     /// Wall-clock training time (feature extraction, embedding, coreset), seconds.
     pub train_s: f64,
 }
@@ -32,6 +37,37 @@ pub fn bar(len: usize, what: &str) -> ProgressBar {
             .progress_chars("=> "),
     );
     pb
+}
+
+/// Makes the edge artifact (channel subset, codebook) of `scenario` from the edge model's
+/// features of the training images, or `None` for a scenario that needs none.
+///
+/// Only training images are used: the paper's script fitted its quantizer on the test set
+/// (NOTES.md, "Product quantization").
+///
+/// # Errors
+/// Unreadable images, inference failures or bad parameters.
+pub fn train_artifact(
+    scenario: patchwire_edge::Scenario,
+    edge: &Backbone,
+    samples: &[Sample],
+    params: &ArtifactParams,
+) -> Result<Option<Artifact>> {
+    if !scenario.needs_artifact() {
+        return Ok(None);
+    }
+    ensure!(!samples.is_empty(), "no training images");
+    let pb = bar(samples.len(), &format!("{scenario}: artifact features"));
+    let mut training = Vec::with_capacity(samples.len());
+    for sample in samples {
+        training.push(edge.extract(&dataset::load_image(&sample.path)?)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let model_id = edge.tap_model().model_id();
+    let artifact = Artifact::train(scenario, model_id, &training, params)
+        .with_context(|| format!("training the {scenario} artifact"))?;
+    Ok(Some(artifact))
 }
 
 /// Every training patch of a category, as PatchCore embeds it, before the coreset.
@@ -64,11 +100,7 @@ pub fn extract_training(pipeline: &Pipeline<'_>, samples: &[Sample]) -> Result<T
         let processed = pipeline.process(&img)?;
         let embedded = embed::embed(&processed.features);
         let channels: Vec<usize> = processed.features.iter().map(|f| f.channels).collect();
-        let this = (
-            embed::grid_of(&processed.features),
-            channels,
-            embedded.ncols(),
-        );
+        let this = (embed::grid_of(&processed.features), channels, embedded.ncols());
         match &shape {
             None => shape = Some(this),
             Some(s) if *s != this => {
@@ -102,13 +134,9 @@ pub fn fit(
     let start = Instant::now();
     let target = config.coreset.resolve(training.patches.nrows());
     let pb = bar(target, &format!("{}: coreset", pipeline.scenario));
-    let model = PatchCore::fit(
-        training.patches.view(),
-        training.grid,
-        config,
-        knn,
-        &|done, _| pb.set_position(done as u64),
-    );
+    let model = PatchCore::fit(training.patches.view(), training.grid, config, knn, &|done, _| {
+        pb.set_position(done as u64)
+    });
     pb.finish_and_clear();
 
     let header = ModelHeader {
@@ -121,10 +149,15 @@ pub fn fit(
         train_patches: training.patches.nrows(),
         rows: model.bank().nrows(),
         dim: training.patches.ncols(),
+        edge_model_id: pipeline.expected().model_id,
+        wire_shapes: pipeline.expected().shapes.clone(),
+        encode: pipeline.encode_params(),
+        threshold: None,
     };
     Trained {
         model,
         header,
+        artifact: pipeline.artifact().cloned(),
         train_s: training.extract_s + start.elapsed().as_secs_f64(),
     }
 }
@@ -228,12 +261,7 @@ pub fn accuracy(run: &TestRun) -> Result<Accuracy> {
     let maps: Vec<&[f32]> = run.maps.iter().map(Vec::as_slice).collect();
     let masks: Vec<&[bool]> = run.masks.iter().map(Vec::as_slice).collect();
     let aupro = metrics::aupro(&maps, &masks, 224, 224, 0.3)?;
-    Ok(Accuracy {
-        image_auroc,
-        pixel_auroc,
-        pixel_f1,
-        aupro,
-    })
+    Ok(Accuracy { image_auroc, pixel_auroc, pixel_f1, aupro })
 }
 
 /// One scenario's line of the evaluation JSON.
@@ -301,13 +329,37 @@ pub fn report_line(
     })
 }
 
-/// Loads a saved model and checks that it fits `pipeline`.
+impl Trained {
+    /// The model file's contents.
+    pub fn to_file(&self) -> ModelFile {
+        ModelFile {
+            header: self.header.clone(),
+            bank: self.model.bank().to_owned(),
+            artifact: self.artifact.clone(),
+        }
+    }
+}
+
+/// Reads a saved model file.
 ///
 /// # Errors
-/// A damaged file, or a model made for another scenario or backbone.
-pub fn load(path: &Path, pipeline: &Pipeline<'_>, knn: KnnMethod) -> Result<Trained> {
-    let (header, bank) =
-        patchcore::file::load(path).with_context(|| format!("loading model {}", path.display()))?;
+/// A missing, damaged or foreign file.
+pub fn read_model(path: &Path) -> Result<ModelFile> {
+    patchcore::file::load(path).with_context(|| format!("loading model {}", path.display()))
+}
+
+/// Wraps a model file for scoring, checking that it fits `pipeline` (built with the file's
+/// artifact and encoder settings).
+///
+/// # Errors
+/// A model made for another scenario, backbone or payload shape.
+pub fn load(
+    path: &Path,
+    file: ModelFile,
+    pipeline: &Pipeline<'_>,
+    knn: KnnMethod,
+) -> Result<Trained> {
+    let header = file.header;
     ensure!(
         header.scenario == pipeline.scenario,
         "{} was trained for scenario {}, not {}",
@@ -326,12 +378,16 @@ pub fn load(path: &Path, pipeline: &Pipeline<'_>, knn: KnnMethod) -> Result<Trai
         pipeline.feature_backbone().taps,
         pipeline.feature_backbone().onnx_sha256
     );
-    let model = PatchCore::from_bank(bank, header.grid, header.config.reweight_neighbours, knn);
-    Ok(Trained {
-        model,
-        header,
-        train_s: 0.0,
-    })
+    ensure!(
+        header.wire_shapes == pipeline.expected().shapes,
+        "{} expects payloads of shapes {:?}, this edge sends {:?}",
+        path.display(),
+        header.wire_shapes,
+        pipeline.expected().shapes
+    );
+    let model =
+        PatchCore::from_bank(file.bank, header.grid, header.config.reweight_neighbours, knn);
+    Ok(Trained { model, header, artifact: file.artifact, train_s: 0.0 })
 }
 
 /// A one-line description of this machine for reports.

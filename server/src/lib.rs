@@ -21,10 +21,7 @@ use std::path::PathBuf;
 
 /// The repository root (where the workspace `Cargo.toml` is).
 pub fn repo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
 /// `../shared` beside the repository, or `$PATCHWIRE_SHARED`.

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use patchwire_codec::artifact::ArtifactParams;
+use patchwire_codec::body::EncodeParams;
 use patchwire_edge::Scenario;
 use patchwire_server::backbones::{self, Backbone, BackboneConfig};
 use patchwire_server::dataset::{self, FolderOptions};
@@ -43,12 +45,15 @@ enum Command {
     Eval {
         #[command(flatten)]
         data: DataArgs,
-        /// Scenarios, comma-separated.
+        /// Scenarios, comma-separated, or `all`.
         #[arg(long, value_delimiter = ',', default_value = "original,features")]
-        scenario: Vec<Scenario>,
+        scenario: Vec<String>,
         /// Where to write the JSON report.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Folder for Markdown tables (`eval-CATEGORY.md`).
+        #[arg(long)]
+        tables: Option<PathBuf>,
         /// Load this model instead of training (one category and scenario only).
         #[arg(long)]
         load: Option<PathBuf>,
@@ -161,31 +166,50 @@ struct ModelArgs {
     /// Folder of prepared ONNX models.
     #[arg(long)]
     models: Option<PathBuf>,
+    /// WebP quality of the `webp` image (0-100).
+    #[arg(long, default_value_t = patchwire_codec::image::DEFAULT_WEBP_QUALITY)]
+    webp_quality: u8,
+    /// WebP quality of the `rs-webp` feature tiles (0-100).
+    #[arg(long, default_value_t = patchwire_codec::image::DEFAULT_WEBP_QUALITY)]
+    tile_quality: u8,
+    /// Channel sampling ratio (default 0.25 for `rs`, 0.5 for `rs-pq` and `rs-webp`).
+    #[arg(long)]
+    rs_ratio: Option<f64>,
+    /// PQ bits per code (default clamp(floor(log2(N_train / 4)), 4, 8)).
+    #[arg(long)]
+    pq_bits: Option<u32>,
+    /// PQ sub-quantizers (default one per 98 values: 976 for the full vector).
+    #[arg(long)]
+    pq_sub_quantizers: Option<usize>,
 }
 
 impl ModelArgs {
+    fn encode(&self) -> EncodeParams {
+        EncodeParams { webp_quality: self.webp_quality, tile_quality: self.tile_quality }
+    }
+
+    fn artifact_params(&self, seed: u64) -> ArtifactParams {
+        ArtifactParams {
+            rs_ratio: self.rs_ratio,
+            pq_bits: self.pq_bits,
+            pq_sub_quantizers: self.pq_sub_quantizers,
+            seed,
+        }
+    }
+
     fn backbones(&self) -> Result<(Backbone, Backbone)> {
-        let dir = self
-            .models
-            .clone()
-            .unwrap_or_else(patchwire_server::models_dir);
+        let dir = self.models.clone().unwrap_or_else(patchwire_server::models_dir);
         let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?)?;
         let server = Backbone::load(&BackboneConfig::resolve(&self.server_backbone, &dir)?)?;
         Ok((edge, server))
     }
 
     fn models_dir(&self) -> PathBuf {
-        self.models
-            .clone()
-            .unwrap_or_else(patchwire_server::models_dir)
+        self.models.clone().unwrap_or_else(patchwire_server::models_dir)
     }
 
     fn patchcore(&self, seed: u64) -> PatchCoreConfig {
-        PatchCoreConfig {
-            coreset: self.coreset,
-            seed,
-            ..PatchCoreConfig::default()
-        }
+        PatchCoreConfig { coreset: self.coreset, seed, ..PatchCoreConfig::default() }
     }
 }
 
@@ -224,25 +248,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train {
-            data,
-            scenario,
-            out,
-            model,
-        } => {
-            let [category] = data.categories()? else {
-                bail!("train takes one --category")
-            };
+        Command::Train { data, scenario, out, model } => {
+            let [category] = data.categories()? else { bail!("train takes one --category") };
             let dataset = data.open(category)?;
             let (edge, server) = model.backbones()?;
-            let pipeline = Pipeline::new(scenario, &edge, &server)?;
-            let trained = eval::train(
-                &pipeline,
+            let artifact = eval::train_artifact(
+                scenario,
+                &edge,
                 &dataset.train,
-                &model.patchcore(data.seed),
-                model.knn,
+                &model.artifact_params(data.seed),
             )?;
-            file::save(&out, &trained.header, &trained.model.bank().to_owned())?;
+            let pipeline = Pipeline::new(scenario, &edge, &server, model.encode(), artifact)?;
+            let trained =
+                eval::train(&pipeline, &dataset.train, &model.patchcore(data.seed), model.knn)?;
+            file::save(&out, &trained.to_file())?;
             eprintln!(
                 "trained {category}/{scenario} on {} images in {:.1} s: {} x {} bank -> {}",
                 dataset.train.len(),
@@ -253,13 +272,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval {
-            data,
-            scenario,
-            json,
-            load,
-            model,
-        } => {
+        Command::Eval { data, scenario, json, tables, load, model } => {
+            let scenario = parse_scenarios(&scenario)?;
             if load.is_some() && (scenario.len() != 1 || data.category.len() != 1) {
                 bail!("--load evaluates one saved model: give one --category and one --scenario");
             }
@@ -269,26 +283,40 @@ fn run(cli: Cli) -> Result<()> {
                 let dataset = data.open(category)?;
                 let mut lines = Vec::new();
                 for &sc in &scenario {
-                    let pipeline = Pipeline::new(sc, &edge, &server)?;
-                    let trained = match &load {
-                        Some(path) => eval::load(path, &pipeline, model.knn)?,
-                        None => eval::train(
+                    let trained;
+                    let pipeline;
+                    if let Some(path) = &load {
+                        let file = eval::read_model(path)?;
+                        let encode = file.header.encode;
+                        pipeline =
+                            Pipeline::new(sc, &edge, &server, encode, file.artifact.clone())?;
+                        trained = eval::load(path, file, &pipeline, model.knn)?;
+                    } else {
+                        let params = model.artifact_params(data.seed);
+                        let artifact = eval::train_artifact(sc, &edge, &dataset.train, &params)?;
+                        pipeline = Pipeline::new(sc, &edge, &server, model.encode(), artifact)?;
+                        trained = eval::train(
                             &pipeline,
                             &dataset.train,
                             &model.patchcore(data.seed),
                             model.knn,
-                        )?,
-                    };
+                        )?;
+                    }
                     let run = eval::test(&pipeline, &trained.model, &dataset.test)?;
                     let line = eval::report_line(&pipeline, &trained, &dataset, &run, model.knn)?;
                     print_line(category, &line);
                     lines.push(line);
                 }
-                reports.push(Report {
+                let report = Report {
                     category: category.clone(),
                     machine: eval::machine(),
                     scenarios: lines,
-                });
+                };
+                if let Some(dir) = &tables {
+                    let md = report::summary(&report, &command_line());
+                    write_markdown(dir, &format!("eval-{category}"), &md)?;
+                }
+                reports.push(report);
             }
             if let Some(path) = json {
                 write_json(&path, &reports)?;
@@ -309,24 +337,16 @@ fn run(cli: Cli) -> Result<()> {
 fn bench(which: BenchCommand) -> Result<()> {
     let machine = eval::machine();
     match which {
-        BenchCommand::Knn {
-            data,
-            scenario,
-            sizes,
-            out,
-            model,
-        } => {
-            let [category] = data.categories()? else {
-                bail!("bench knn takes one --category")
-            };
+        BenchCommand::Knn { data, scenario, sizes, out, model } => {
+            let [category] = data.categories()? else { bail!("bench knn takes one --category") };
             let dataset = data.open(category)?;
             let (edge, server) = model.backbones()?;
-            let pipeline = Pipeline::new(scenario, &edge, &server)?;
+            let params = model.artifact_params(data.seed);
+            let artifact = eval::train_artifact(scenario, &edge, &dataset.train, &params)?;
+            let pipeline = Pipeline::new(scenario, &edge, &server, model.encode(), artifact)?;
             let rows = bench::knn(&pipeline, &dataset, &model.patchcore(data.seed), &sizes)?;
             let exact = |rows: &[bench::KnnRow], bank| {
-                rows.iter()
-                    .find(|r| r.bank_rows == bank && r.method == KnnMethod::Exact)
-                    .cloned()
+                rows.iter().find(|r| r.bank_rows == bank && r.method == KnnMethod::Exact).cloned()
             };
             let cells: Vec<Vec<String>> = rows
                 .iter()
@@ -352,15 +372,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                     dataset.test.len()
                 ),
                 &machine,
-                &format!(
-                    "patchwire bench knn --data {} --category {category} --sizes {}",
-                    data.data.display(),
-                    sizes
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
+                &command_line(),
             ) + "\n"
                 + &report::table(
                     &[
@@ -379,13 +391,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                 );
             write_outputs(&out, "knn", &rows, &md)
         }
-        BenchCommand::Inference {
-            backbones: specs,
-            image,
-            runs,
-            out,
-            models,
-        } => {
+        BenchCommand::Inference { backbones: specs, image, runs, out, models } => {
             let dir = models.unwrap_or_else(patchwire_server::models_dir);
             let loaded: Vec<Backbone> = specs
                 .iter()
@@ -416,26 +422,15 @@ fn bench(which: BenchCommand) -> Result<()> {
                     image.display()
                 ),
                 &machine,
-                "patchwire bench inference --image IMAGE",
+                &command_line(),
             ) + "\n"
                 + &report::table(
-                    &[
-                        "backbone",
-                        "outputs",
-                        "tract ms",
-                        "onnxruntime ms",
-                        "tract / ort",
-                    ],
+                    &["backbone", "outputs", "tract ms", "onnxruntime ms", "tract / ort"],
                     &cells,
                 );
             write_outputs(&out, "inference", &rows, &md)
         }
-        BenchCommand::Backbones {
-            data,
-            candidates,
-            out,
-            model,
-        } => {
+        BenchCommand::Backbones { data, candidates, out, model } => {
             let [category] = data.categories()? else {
                 bail!("bench backbones takes one --category")
             };
@@ -472,15 +467,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                     dataset.test.len()
                 ),
                 &machine,
-                &format!(
-                    "patchwire bench backbones --data {} --category {category} {}",
-                    data.data.display(),
-                    candidates
-                        .iter()
-                        .map(|c| format!("--candidate {c}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
+                &command_line(),
             ) + "\n"
                 + &report::table(
                     &[
@@ -502,12 +489,38 @@ fn bench(which: BenchCommand) -> Result<()> {
     }
 }
 
+/// Scenario names, with `all` for every scenario.
+fn parse_scenarios(names: &[String]) -> Result<Vec<Scenario>> {
+    let mut out = Vec::new();
+    for name in names {
+        if name == "all" {
+            out.extend(Scenario::ALL);
+        } else {
+            out.push(name.parse()?);
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// This process's command line as a user would type it, for table captions.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("patchwire {}", args.join(" "))
+}
+
 /// Writes `out/NAME.json` and `out/NAME.md` and prints the Markdown.
 fn write_outputs<T: serde::Serialize>(out: &Path, name: &str, rows: &T, md: &str) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join(format!("{name}.json"));
     std::fs::write(&json, serde_json::to_string_pretty(rows)? + "\n")
         .with_context(|| format!("writing {}", json.display()))?;
+    write_markdown(out, name, md)
+}
+
+/// Writes `out/NAME.md` and prints it.
+fn write_markdown(out: &Path, name: &str, md: &str) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join(format!("{name}.md"));
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
     println!("{md}");
@@ -532,9 +545,8 @@ fn dump_features(dataset: &dataset::Dataset, edge: &Backbone, out: &Path) -> Res
         }
         pb.finish_and_clear();
         for (i, (shape, data)) in layers.iter().enumerate() {
-            let full: Vec<usize> = std::iter::once(samples.len())
-                .chain(shape.iter().copied())
-                .collect();
+            let full: Vec<usize> =
+                std::iter::once(samples.len()).chain(shape.iter().copied()).collect();
             patchwire_server::npy::write_f32(
                 &out.join(format!("{split}_l{}.npy", i + 1)),
                 &full,
@@ -544,19 +556,12 @@ fn dump_features(dataset: &dataset::Dataset, edge: &Backbone, out: &Path) -> Res
     }
     let mut masks = Vec::new();
     for sample in &dataset.test {
-        masks.extend(
-            dataset::load_mask(sample)?
-                .into_iter()
-                .map(|m| if m { 1.0 } else { 0.0 }),
-        );
+        masks.extend(dataset::load_mask(sample)?.into_iter().map(|m| if m { 1.0 } else { 0.0 }));
     }
     let n = dataset.test.len();
     patchwire_server::npy::write_f32(&out.join("test_masks.npy"), &[n, 224, 224], &masks)?;
-    let labels: Vec<f32> = dataset
-        .test
-        .iter()
-        .map(|s| if s.anomalous { 1.0 } else { 0.0 })
-        .collect();
+    let labels: Vec<f32> =
+        dataset.test.iter().map(|s| if s.anomalous { 1.0 } else { 0.0 }).collect();
     patchwire_server::npy::write_f32(&out.join("test_labels.npy"), &[n], &labels)
 }
 

@@ -59,18 +59,10 @@ pub enum MetricError {
     ImageTooLarge { width: usize, height: usize },
     /// An anomaly map does not hold `width * height` pixels.
     #[error("anomaly map {image} has {len} pixels, expected {expected}")]
-    MapSize {
-        image: usize,
-        len: usize,
-        expected: usize,
-    },
+    MapSize { image: usize, len: usize, expected: usize },
     /// A mask does not hold `width * height` pixels.
     #[error("mask {image} has {len} pixels, expected {expected}")]
-    MaskSize {
-        image: usize,
-        len: usize,
-        expected: usize,
-    },
+    MaskSize { image: usize, len: usize, expected: usize },
     /// An anomaly map holds a NaN.
     #[error("anomaly map {image} is NaN at pixel {pixel}")]
     NanPixel { image: usize, pixel: usize },
@@ -175,14 +167,9 @@ pub fn aupro(
 ) -> Result<f64, MetricError> {
     // Shapes and values.
     if maps.len() != masks.len() {
-        return Err(MetricError::ImageCountMismatch {
-            maps: maps.len(),
-            masks: masks.len(),
-        });
+        return Err(MetricError::ImageCountMismatch { maps: maps.len(), masks: masks.len() });
     }
-    let area = width
-        .checked_mul(height)
-        .ok_or(MetricError::ImageTooLarge { width, height })?;
+    let area = width.checked_mul(height).ok_or(MetricError::ImageTooLarge { width, height })?;
     if maps.is_empty() || area == 0 {
         return Err(MetricError::Empty);
     }
@@ -192,19 +179,11 @@ pub fn aupro(
     for (image, (map, mask)) in maps.iter().zip(masks).enumerate() {
         if map.len() != area {
             let len = map.len();
-            return Err(MetricError::MapSize {
-                image,
-                len,
-                expected: area,
-            });
+            return Err(MetricError::MapSize { image, len, expected: area });
         }
         if mask.len() != area {
             let len = mask.len();
-            return Err(MetricError::MaskSize {
-                image,
-                len,
-                expected: area,
-            });
+            return Err(MetricError::MaskSize { image, len, expected: area });
         }
         if let Some(pixel) = map.iter().position(|score| score.is_nan()) {
             return Err(MetricError::NanPixel { image, pixel });
@@ -245,10 +224,8 @@ pub fn aupro(
 
     // What one pixel of each region adds to the PRO.
     let regions = region_sizes.len() as f64;
-    let weights: Vec<f64> = region_sizes
-        .iter()
-        .map(|&size| 1.0 / (size as f64 * regions))
-        .collect();
+    let weights: Vec<f64> =
+        region_sizes.iter().map(|&size| 1.0 / (size as f64 * regions)).collect();
 
     // One sweep down the scores, one curve point per distinct score.
     sort_descending(&mut normal);
@@ -258,10 +235,7 @@ pub fn aupro(
     let mut pro = 0.0_f64;
     let curve = TieGroups::new(&anomalous, &normal).map(|(gt, norm)| {
         normal_passed += norm.len();
-        pro += gt
-            .iter()
-            .map(|&(_, region)| weights[region as usize])
-            .sum::<f64>();
+        pro += gt.iter().map(|&(_, region)| weights[region as usize]).sum::<f64>();
         (normal_passed as f64 / normal_count, pro)
     });
     Ok(area_up_to(curve, limit) / limit)
@@ -316,10 +290,7 @@ pub fn connected_components(mask: &[bool], width: usize, height: usize) -> (Vec<
 /// Checks `scores` against `labels` and splits the scores by class, each sorted descending.
 fn ranked_classes(scores: &[f32], labels: &[bool]) -> Result<(Vec<f32>, Vec<f32>), MetricError> {
     if scores.len() != labels.len() {
-        return Err(MetricError::LengthMismatch {
-            scores: scores.len(),
-            labels: labels.len(),
-        });
+        return Err(MetricError::LengthMismatch { scores: scores.len(), labels: labels.len() });
     }
     if scores.is_empty() {
         return Err(MetricError::Empty);
@@ -330,10 +301,7 @@ fn ranked_classes(scores: &[f32], labels: &[bool]) -> Result<(Vec<f32>, Vec<f32>
     let positives = labels.iter().filter(|&&label| label).count();
     let negatives = labels.len() - positives;
     if positives == 0 || negatives == 0 {
-        return Err(MetricError::SingleClass {
-            positives,
-            negatives,
-        });
+        return Err(MetricError::SingleClass { positives, negatives });
     }
 
     let mut pos = Vec::with_capacity(positives);
@@ -405,10 +373,7 @@ impl<'a, A: Scored, B: Scored> Iterator for TieGroups<'a, A, B> {
 
 /// How many leading items of a descending list hold `score`.
 fn tied_prefix<T: Scored>(sorted: &[T], score: f32) -> usize {
-    sorted
-        .iter()
-        .take_while(|item| item.score() == score)
-        .count()
+    sorted.iter().take_while(|item| item.score() == score).count()
 }
 
 /// Area under a piecewise-linear curve from x = 0 to x = `limit` (> 0), the curve given by its
@@ -439,10 +404,7 @@ mod tests {
     const F: bool = false;
 
     fn assert_close(actual: f64, expected: f64) {
-        assert!(
-            (actual - expected).abs() < 1e-12,
-            "got {actual}, expected {expected}"
-        );
+        assert!((actual - expected).abs() < 1e-12, "got {actual}, expected {expected}");
     }
 
     // ---- AUROC ----
@@ -450,10 +412,7 @@ mod tests {
     #[test]
     fn auroc_of_a_perfect_ranking_is_one() {
         assert_close(auroc(&[0.1, 0.2, 0.8, 0.9], &[F, F, T, T]).unwrap(), 1.0);
-        assert_close(
-            auroc(&[f32::NEG_INFINITY, f32::INFINITY], &[F, T]).unwrap(),
-            1.0,
-        );
+        assert_close(auroc(&[f32::NEG_INFINITY, f32::INFINITY], &[F, T]).unwrap(), 1.0);
     }
 
     #[test]
@@ -496,10 +455,7 @@ mod tests {
         assert_eq!(auroc(&[], &[]), Err(MetricError::Empty));
         assert_eq!(
             auroc(&[0.1, 0.2], &[T]),
-            Err(MetricError::LengthMismatch {
-                scores: 2,
-                labels: 1
-            })
+            Err(MetricError::LengthMismatch { scores: 2, labels: 1 })
         );
         assert_eq!(
             auroc(&[0.1, f32::NAN, 0.3], &[T, F, T]),
@@ -507,17 +463,11 @@ mod tests {
         );
         assert_eq!(
             auroc(&[0.1, 0.2], &[T, T]),
-            Err(MetricError::SingleClass {
-                positives: 2,
-                negatives: 0
-            })
+            Err(MetricError::SingleClass { positives: 2, negatives: 0 })
         );
         assert_eq!(
             auroc(&[0.1, 0.2, 0.3], &[F, F, F]),
-            Err(MetricError::SingleClass {
-                positives: 0,
-                negatives: 3
-            })
+            Err(MetricError::SingleClass { positives: 0, negatives: 3 })
         );
     }
 
@@ -555,28 +505,16 @@ mod tests {
         assert_eq!(f1_max(&[], &[]), Err(MetricError::Empty));
         assert_eq!(
             f1_max(&[0.1], &[T, F]),
-            Err(MetricError::LengthMismatch {
-                scores: 1,
-                labels: 2
-            })
+            Err(MetricError::LengthMismatch { scores: 1, labels: 2 })
         );
-        assert_eq!(
-            f1_max(&[f32::NAN, 0.1], &[T, F]),
-            Err(MetricError::NanScore { index: 0 })
-        );
+        assert_eq!(f1_max(&[f32::NAN, 0.1], &[T, F]), Err(MetricError::NanScore { index: 0 }));
         assert_eq!(
             f1_max(&[0.1, 0.2], &[F, F]),
-            Err(MetricError::SingleClass {
-                positives: 0,
-                negatives: 2
-            })
+            Err(MetricError::SingleClass { positives: 0, negatives: 2 })
         );
         assert_eq!(
             f1_max(&[0.1, 0.2], &[T, T]),
-            Err(MetricError::SingleClass {
-                positives: 2,
-                negatives: 0
-            })
+            Err(MetricError::SingleClass { positives: 2, negatives: 0 })
         );
     }
 
@@ -736,22 +674,10 @@ mod tests {
         ];
         let mask1 = [F; 12];
         let score = |marked: bool, i: usize| {
-            if marked {
-                0.6 + 0.1 * (i % 3) as f32
-            } else {
-                0.1 * (i % 4) as f32
-            }
+            if marked { 0.6 + 0.1 * (i % 3) as f32 } else { 0.1 * (i % 4) as f32 }
         };
-        let map0: Vec<f32> = mask0
-            .iter()
-            .enumerate()
-            .map(|(i, &m)| score(m, i))
-            .collect();
-        let map1: Vec<f32> = mask1
-            .iter()
-            .enumerate()
-            .map(|(i, &m)| score(m, i))
-            .collect();
+        let map0: Vec<f32> = mask0.iter().enumerate().map(|(i, &m)| score(m, i)).collect();
+        let map1: Vec<f32> = mask1.iter().enumerate().map(|(i, &m)| score(m, i)).collect();
         let maps: [&[f32]; 2] = [&map0, &map1];
         let masks: [&[bool]; 2] = [&mask0, &mask1];
         for limit in [0.3, 1.0] {
@@ -777,10 +703,7 @@ mod tests {
         assert_eq!(aupro(&[&[]], &[&[]], 0, 2, 0.3), Err(MetricError::Empty));
         assert_eq!(
             aupro(&[&map], &[&mask], usize::MAX, 2, 0.3),
-            Err(MetricError::ImageTooLarge {
-                width: usize::MAX,
-                height: 2
-            })
+            Err(MetricError::ImageTooLarge { width: usize::MAX, height: 2 })
         );
         for limit in [0.0, -0.1, 1.5, f64::INFINITY] {
             assert_eq!(
@@ -794,28 +717,14 @@ mod tests {
         ));
         assert_eq!(
             aupro(&[&map, &map[..3]], &[&mask, &mask], 2, 2, 0.3),
-            Err(MetricError::MapSize {
-                image: 1,
-                len: 3,
-                expected: 4
-            })
+            Err(MetricError::MapSize { image: 1, len: 3, expected: 4 })
         );
         assert_eq!(
             aupro(&[&map, &map], &[&mask, &[T; 5]], 2, 2, 0.3),
-            Err(MetricError::MaskSize {
-                image: 1,
-                len: 5,
-                expected: 4
-            })
+            Err(MetricError::MaskSize { image: 1, len: 5, expected: 4 })
         );
         assert_eq!(
-            aupro(
-                &[&map, &[0.0, 0.0, f32::NAN, 0.0]],
-                &[&mask, &mask],
-                2,
-                2,
-                0.3
-            ),
+            aupro(&[&map, &[0.0, 0.0, f32::NAN, 0.0]], &[&mask, &mask], 2, 2, 0.3),
             Err(MetricError::NanPixel { image: 1, pixel: 2 })
         );
         assert_eq!(
@@ -830,11 +739,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_offending_value() {
-        let message = MetricError::NanPixel {
-            image: 7,
-            pixel: 42,
-        }
-        .to_string();
+        let message = MetricError::NanPixel { image: 7, pixel: 42 }.to_string();
         assert_eq!(message, "anomaly map 7 is NaN at pixel 42");
     }
 
@@ -898,42 +803,29 @@ mod tests {
             let levels = 2 + rng.below(8);
             let scores: Vec<f32> = (0..n).map(|_| rng.score(levels)).collect();
             // Positives lean towards higher scores, so AUROC is not always near 1/2.
-            let labels: Vec<bool> = scores
-                .iter()
-                .map(|&s| rng.below(8) < 2 + s as u64)
-                .collect();
+            let labels: Vec<bool> = scores.iter().map(|&s| rng.below(8) < 2 + s as u64).collect();
 
             let positives = labels.iter().filter(|&&l| l).count();
             if positives == 0 || positives == n {
-                let single = MetricError::SingleClass {
-                    positives,
-                    negatives: n - positives,
-                };
+                let single = MetricError::SingleClass { positives, negatives: n - positives };
                 assert_eq!(auroc(&scores, &labels), Err(single.clone()), "case {case}");
                 assert_eq!(f1_max(&scores, &labels), Err(single), "case {case}");
                 continue;
             }
             let got = auroc(&scores, &labels).unwrap();
             let want = pairwise_auroc(&scores, &labels);
-            assert!(
-                (got - want).abs() < 1e-12,
-                "case {case}: auroc {got} vs {want}"
-            );
+            assert!((got - want).abs() < 1e-12, "case {case}: auroc {got} vs {want}");
             let got = f1_max(&scores, &labels).unwrap();
             let want = every_threshold_f1(&scores, &labels);
-            assert!(
-                (got - want).abs() < 1e-12,
-                "case {case}: f1 {got} vs {want}"
-            );
+            assert!((got - want).abs() < 1e-12, "case {case}: f1 {got} vs {want}");
         }
     }
 
     /// Labels by repeated relaxation: every marked pixel starts with its own label and takes
     /// the smallest label among its marked 8-neighbours until nothing changes.
     fn relaxation_labels(mask: &[bool], width: usize, height: usize) -> Vec<usize> {
-        let mut labels: Vec<usize> = (0..mask.len())
-            .map(|i| if mask[i] { i + 1 } else { 0 })
-            .collect();
+        let mut labels: Vec<usize> =
+            (0..mask.len()).map(|i| if mask[i] { i + 1 } else { 0 }).collect();
         let mut changed = true;
         while changed {
             changed = false;
@@ -1057,9 +949,8 @@ mod tests {
             let images = 1 + rng.below(4) as usize;
             let density = rng.below(6);
             let levels = 2 + rng.below(10);
-            let masks: Vec<Vec<bool>> = (0..images)
-                .map(|_| random_mask(&mut rng, width * height, density))
-                .collect();
+            let masks: Vec<Vec<bool>> =
+                (0..images).map(|_| random_mask(&mut rng, width * height, density)).collect();
             // Marked pixels lean higher, so curves are neither flat nor trivial.
             let maps: Vec<Vec<f32>> = masks
                 .iter()
@@ -1084,10 +975,7 @@ mod tests {
             } else {
                 let got = got.unwrap();
                 let want = slow_aupro(&maps, &masks, width, height, limit);
-                assert!(
-                    (got - want).abs() < 1e-9,
-                    "case {case}: aupro {got} vs {want}"
-                );
+                assert!((got - want).abs() < 1e-9, "case {case}: aupro {got} vs {want}");
                 assert!((0.0..=1.0 + 1e-12).contains(&got), "case {case}: {got}");
                 compared += 1;
             }

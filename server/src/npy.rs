@@ -16,11 +16,8 @@ pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
         data.len()
     );
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let tuple = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
+    let tuple =
+        if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
     // Magic (6) + version (2) + length (2) + header + newline is padded to 64 bytes.
     while (10 + header.len() + 1) % 64 != 0 {
@@ -53,11 +50,8 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into()?) as usize, 12),
         v => bail!("{}: .npy version {v} not supported", path.display()),
     };
-    let header = std::str::from_utf8(
-        bytes
-            .get(start..start + header_len)
-            .context("truncated header")?,
-    )?;
+    let header =
+        std::str::from_utf8(bytes.get(start..start + header_len).context("truncated header")?)?;
     ensure!(
         header.contains("'<f4'") && header.contains("'fortran_order': False"),
         "{}: need little-endian float32 in C order, header {header}",
@@ -82,9 +76,7 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     );
     Ok((
         shape,
-        body.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+        body.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
     ))
 }
 
@@ -98,10 +90,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.npy");
         write_f32(&path, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
-        assert_eq!(
-            read_f32(&path).unwrap(),
-            (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5])
-        );
+        assert_eq!(read_f32(&path).unwrap(), (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]));
         write_f32(&path, &[4], &[0.0; 4]).unwrap();
         assert_eq!(read_f32(&path).unwrap().0, vec![4]);
         std::fs::remove_dir_all(dir).unwrap();

@@ -1,14 +1,22 @@
 //! One scenario's path from camera image to PatchCore input, stage by stage and timed:
 //!
 //! ```text
-//! edge: [MobileNetV2 taps] -> encode  ==payload==>  server: decode -> [server backbone]
+//! edge (patchwire_edge::EdgeStage): [MobileNetV2 taps] -> encoder -> payload
+//! server: decode_payload (envelope, model checks, body) -> [server backbone] -> features
 //! ```
+//!
+//! The edge half is the edge crate's own code, the same that runs in the browser and the
+//! gateway component, so payload sizes and edge timings are those of a real edge.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use image::RgbImage;
-use patchwire_edge::{FeatureMap, Scenario, codec};
+use patchwire_codec::artifact::Artifact;
+use patchwire_codec::body::{self, Decoded, EncodeParams};
+use patchwire_codec::wire::{Expected, Header};
+use patchwire_codec::{FeatureMap, Scenario, wire_shapes};
+use patchwire_edge::{EdgeConfig, EdgeStage};
 use serde::Serialize;
 
 use crate::backbones::{Backbone, BackboneId};
@@ -18,9 +26,9 @@ use crate::backbones::{Backbone, BackboneId};
 pub struct StageTimes {
     /// Edge backbone (MobileNetV2) inference.
     pub edge_extract: f64,
-    /// Edge encoder.
+    /// Edge encoder, wire envelope included.
     pub edge_encode: f64,
-    /// Server decoder.
+    /// Server: envelope checks and body decoding.
     pub server_decode: f64,
     /// Server backbone inference.
     pub server_extract: f64,
@@ -61,7 +69,8 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, start.elapsed().as_secs_f64() * 1e3)
 }
 
-/// A scenario with the backbones it needs.
+/// A scenario with everything both ends need: the backbones, the edge stage, the artifact and
+/// what the server accepts.
 pub struct Pipeline<'a> {
     /// The transmission scenario.
     pub scenario: Scenario,
@@ -69,12 +78,15 @@ pub struct Pipeline<'a> {
     pub edge: &'a Backbone,
     /// The server backbone (image scenarios).
     pub server: &'a Backbone,
-    edge_shapes: Vec<[usize; 3]>,
+    stage: EdgeStage,
+    artifact: Option<Artifact>,
+    encode: EncodeParams,
+    expected: Expected,
 }
 
 /// What crossed the link for one image, and the features the server got out of it.
 pub struct Processed {
-    /// Payload size in bytes.
+    /// Payload size in bytes, header included.
     pub payload_bytes: usize,
     /// The layers PatchCore embeds.
     pub features: Vec<FeatureMap>,
@@ -83,66 +95,109 @@ pub struct Processed {
 }
 
 impl<'a> Pipeline<'a> {
-    /// Sets up a scenario; runs the edge backbone once to learn its output shapes.
+    /// Sets up a scenario. `artifact` is required by the scenarios that sample or quantize
+    /// (see [`crate::eval::train_artifact`]).
     ///
     /// # Errors
-    /// When the edge backbone cannot run.
-    pub fn new(scenario: Scenario, edge: &'a Backbone, server: &'a Backbone) -> Result<Self> {
-        let probe = RgbImage::new(224, 224);
-        let edge_shapes = edge
-            .extract(&probe)?
-            .iter()
-            .map(FeatureMap::shape)
-            .collect();
-        Ok(Pipeline {
+    /// A missing or mismatched artifact, or an edge backbone that cannot run.
+    pub fn new(
+        scenario: Scenario,
+        edge: &'a Backbone,
+        server: &'a Backbone,
+        encode: EncodeParams,
+        artifact: Option<Artifact>,
+    ) -> Result<Self> {
+        let config = EdgeConfig {
             scenario,
-            edge,
-            server,
-            edge_shapes,
-        })
+            taps: edge.id().taps.clone(),
+            scaling: edge.id().scaling,
+            encode,
+            ..EdgeConfig::default()
+        };
+        let stage =
+            EdgeStage::from_parts(&config, Some(edge.tap_model().clone()), artifact.clone())
+                .with_context(|| format!("setting up the edge for scenario {scenario}"))?;
+
+        // What this scenario's payloads look like: run the edge once on a blank image.
+        let probe = RgbImage::new(224, 224);
+        let (payload, _, _) = stage.encode_224(0, &probe)?;
+        let (header, _) = patchwire_codec::wire::decode(&payload)?;
+        let expected = Expected {
+            scenario,
+            model_id: stage.model_id(),
+            artifact_id: artifact.as_ref().map_or(0, Artifact::id),
+            shapes: header.shapes,
+        };
+        Ok(Pipeline { scenario, edge, server, stage, artifact, encode, expected })
     }
 
     /// The backbone whose features fill the memory bank.
     pub fn feature_backbone(&self) -> &BackboneId {
-        if self.scenario.sends_image() {
-            self.server.id()
-        } else {
-            self.edge.id()
-        }
+        if self.scenario.sends_image() { self.server.id() } else { self.edge.id() }
+    }
+
+    /// The artifact the edge encodes with.
+    pub fn artifact(&self) -> Option<&Artifact> {
+        self.artifact.as_ref()
+    }
+
+    /// The encoder settings.
+    pub fn encode_params(&self) -> EncodeParams {
+        self.encode
+    }
+
+    /// What the server accepts from edges.
+    pub fn expected(&self) -> &Expected {
+        &self.expected
+    }
+
+    /// The shapes payloads carry, as `usize`.
+    pub fn wire_shapes(&self) -> Vec<[usize; 3]> {
+        self.expected.shapes.iter().map(|s| s.map(usize::from)).collect()
+    }
+
+    /// The server half: checks and decodes a payload, runs the server backbone on an image.
+    /// Returns the header, the features, and the decode and extract times in milliseconds.
+    ///
+    /// # Errors
+    /// A payload that is malformed or does not fit this model, or an inference failure.
+    pub fn serve(&self, payload: &[u8]) -> Result<(Header, Vec<FeatureMap>, f64, f64)> {
+        let (decoded, decode_ms) =
+            timed(|| body::decode_payload(payload, &self.expected, self.artifact.as_ref()));
+        let (header, decoded) = decoded?;
+        let (features, extract_ms) = match decoded {
+            Decoded::Features(maps) => (maps, 0.0),
+            Decoded::Image(img) => {
+                let (features, ms) = timed(|| self.server.extract(&img));
+                (features?, ms)
+            }
+        };
+        Ok((header, features, decode_ms, extract_ms))
     }
 
     /// Runs edge and server stages for one 224x224 image.
     ///
     /// # Errors
-    /// Inference or decoding failures.
+    /// Inference, encoding or decoding failures.
     pub fn process(&self, img: &RgbImage) -> Result<Processed> {
-        let mut times = StageTimes::default();
-        let (payload_bytes, features) = match self.scenario {
-            Scenario::Original => {
-                let (payload, t) = timed(|| codec::encode_png(img));
-                times.edge_encode = t;
-                let (decoded, t) = timed(|| codec::decode_png(&payload));
-                times.server_decode = t;
-                let decoded = decoded.context("server decoding the PNG payload")?;
-                let (features, t) = timed(|| self.server.extract(&decoded));
-                times.server_extract = t;
-                (payload.len(), features?)
-            }
-            Scenario::Features => {
-                let (maps, t) = timed(|| self.edge.extract(img));
-                times.edge_extract = t;
-                let maps = maps?;
-                let (payload, t) = timed(|| codec::encode_raw(&maps));
-                times.edge_encode = t;
-                let (decoded, t) = timed(|| codec::decode_raw(&payload, &self.edge_shapes));
-                times.server_decode = t;
-                (payload.len(), decoded?)
-            }
+        let (payload, edge_extract, edge_encode) = self.stage.encode_224(0, img)?;
+        let (_, features, server_decode, server_extract) =
+            self.serve(&payload).context("server decoding the edge's own payload")?;
+        let times = StageTimes {
+            edge_extract,
+            edge_encode,
+            server_decode,
+            server_extract,
+            server_score: 0.0,
         };
-        Ok(Processed {
-            payload_bytes,
-            features,
-            times,
-        })
+        Ok(Processed { payload_bytes: payload.len(), features, times })
     }
+}
+
+/// Shapes as the wire format writes them, for model headers.
+///
+/// # Errors
+/// A dimension over 65,535.
+pub fn to_wire(shapes: &[[usize; 3]]) -> Result<Vec<[u16; 3]>> {
+    Ok(wire_shapes(shapes)?)
 }

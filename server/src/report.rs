@@ -25,6 +25,56 @@ pub fn caption(what: &str, machine: &str, command: &str) -> String {
     out
 }
 
+/// The summary of one category's evaluation: accuracy, payload, bank and times per scenario.
+pub fn summary(report: &crate::eval::Report, command: &str) -> String {
+    let rows: Vec<Vec<String>> = report
+        .scenarios
+        .iter()
+        .map(|l| {
+            let t = &l.times_ms;
+            vec![
+                format!("`{}`", l.name),
+                format!("{} ({})", l.backbone, l.taps.join(", ")),
+                f3(l.accuracy.image_auroc),
+                f3(l.accuracy.pixel_auroc),
+                f3(l.accuracy.pixel_f1),
+                f3(l.accuracy.aupro),
+                format!("{:.0}", l.payload_bytes),
+                format!("{} x {}", l.bank_rows, l.bank_bytes / 4 / l.bank_rows.max(1)),
+                f1(l.bank_bytes as f64 / 1e6),
+                f1(l.train_s),
+                f1(t.edge_extract + t.edge_encode),
+                f1(t.server_decode + t.server_extract),
+                f1(t.server_score),
+            ]
+        })
+        .collect();
+    let n = report.scenarios.first().map_or((0, 0), |l| (l.n_train, l.n_test));
+    caption(
+        &format!("{}, {} train / {} test images", report.category, n.0, n.1),
+        &report.machine,
+        command,
+    ) + "\n"
+        + &table(
+            &[
+                "scenario",
+                "features from",
+                "img AUROC",
+                "px AUROC",
+                "px F1",
+                "AUPRO",
+                "payload B",
+                "bank",
+                "bank MB",
+                "train s",
+                "edge ms",
+                "server extract ms",
+                "score ms",
+            ],
+            &rows,
+        )
+}
+
 /// `x` with three decimals.
 pub fn f3(x: f64) -> String {
     format!("{x:.3}")

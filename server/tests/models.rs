@@ -42,9 +42,7 @@ fn top1(file: &str, classes_offset: usize) -> Vec<(String, String)> {
         .iter()
         .map(|photo| {
             let logits = &model.run(&photo_input(photo)).unwrap()[0].data;
-            let best = (0..logits.len())
-                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-                .unwrap();
+            let best = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
             (photo.to_string(), labels[best + classes_offset].clone())
         })
         .collect()
@@ -96,10 +94,7 @@ fn onnxruntime(model: &Path, input: &[f32], outputs: &[&str], scratch: &Path) ->
         .status()
         .unwrap_or_else(|e| panic!("{}: {e}; run models/prepare.sh", python.display()));
     assert!(status.success(), "ort_run.py failed");
-    outputs
-        .iter()
-        .map(|o| npy::read_f32(&scratch.join(format!("{o}.npy"))).unwrap().1)
-        .collect()
+    outputs.iter().map(|o| npy::read_f32(&scratch.join(format!("{o}.npy"))).unwrap().1).collect()
 }
 
 fn assert_tract_matches_onnxruntime(file: &str, taps: &[&str]) {
@@ -114,15 +109,8 @@ fn assert_tract_matches_onnxruntime(file: &str, taps: &[&str]) {
         // Relative to the tensor's own scale: elementwise relative error is meaningless for
         // activations at or near zero.
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .data
-            .iter()
-            .zip(b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(
-            worst <= 1e-4 * scale,
-            "{file}:{tap}: max |tract - ort| = {worst}, scale {scale}"
-        );
+        let worst = a.data.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= 1e-4 * scale, "{file}:{tap}: max |tract - ort| = {worst}, scale {scale}");
     }
     std::fs::remove_dir_all(scratch).ok();
 }
@@ -137,38 +125,25 @@ fn mobilenet_v2_tract_matches_onnxruntime() {
 
 #[test]
 fn efficientnet_lite0_tract_matches_onnxruntime() {
-    let taps = [
-        "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "logits",
-    ];
+    let taps = ["stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "logits"];
     assert_tract_matches_onnxruntime("efficientnet_lite0.onnx", &taps);
 }
 
 #[test]
 fn efficientnet_lite2_tract_matches_onnxruntime() {
-    let taps = [
-        "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "logits",
-    ];
+    let taps = ["stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "logits"];
     assert_tract_matches_onnxruntime("efficientnet_lite2.onnx", &taps);
 }
 
 #[test]
 fn mobilenet_v2_taps_have_the_paper_shapes() {
-    let taps: Vec<String> = ["features.3", "features.8", "features.14"]
-        .map(String::from)
-        .to_vec();
+    let taps: Vec<String> = ["features.3", "features.8", "features.14"].map(String::from).to_vec();
     let model = TapModel::from_onnx(&model_file("mobilenet_v2.onnx"), &taps).unwrap();
-    let shapes: Vec<[usize; 3]> = model
-        .run(&photo_input("cat.bmp"))
-        .unwrap()
-        .iter()
-        .map(|m| m.shape())
-        .collect();
+    let shapes: Vec<[usize; 3]> =
+        model.run(&photo_input("cat.bmp")).unwrap().iter().map(|m| m.shape()).collect();
     assert_eq!(shapes, [[24, 56, 56], [64, 14, 14], [160, 7, 7]]);
     // 95,648 floats per image: the paper's "Raw features 382 KB" (NOTES.md).
-    assert_eq!(
-        shapes.iter().map(|s| s[0] * s[1] * s[2]).sum::<usize>(),
-        95_648
-    );
+    assert_eq!(shapes.iter().map(|s| s[0] * s[1] * s[2]).sum::<usize>(), 95_648);
 }
 
 #[test]
@@ -193,19 +168,12 @@ fn a_wide_resnet_shaped_export_is_accepted_as_it_is() {
     assert_eq!(config.scaling, InputScaling::IMAGENET);
     let backbone = Backbone::load(&config).unwrap();
     let img = preprocess::resize_224(&image::RgbImage::new(300, 200)).unwrap();
-    let shapes: Vec<[usize; 3]> = backbone
-        .extract(&img)
-        .unwrap()
-        .iter()
-        .map(|m| m.shape())
-        .collect();
+    let shapes: Vec<[usize; 3]> =
+        backbone.extract(&img).unwrap().iter().map(|m| m.shape()).collect();
     assert_eq!(shapes, [[16, 56, 56], [32, 28, 28], [64, 14, 14]]);
 
     // A tap the export lacks is named in the error.
-    let bad = BackboneConfig {
-        taps: vec!["layer4".into()],
-        ..config
-    };
+    let bad = BackboneConfig { taps: vec!["layer4".into()], ..config };
     let err = format!("{:#}", Backbone::load(&bad).unwrap_err());
     assert!(err.contains("layer4"), "{err}");
     std::fs::remove_dir_all(dir).ok();
@@ -220,17 +188,10 @@ fn a_corrupt_model_file_is_refused_with_a_clear_error() {
     std::fs::write(dir.join("mobilenet_v2.onnx"), &bytes).unwrap();
     let config = BackboneConfig::resolve("mobilenet-v2", &dir).unwrap();
     let err = format!("{:#}", Backbone::load(&config).unwrap_err());
-    assert!(
-        err.contains("mobilenet") && err.contains("model error"),
-        "{err}"
-    );
+    assert!(err.contains("mobilenet") && err.contains("model error"), "{err}");
 
     // With the manifest beside it, the checksum names the damage before tract even parses.
-    std::fs::copy(
-        models_dir().join("manifest.json"),
-        dir.join("manifest.json"),
-    )
-    .unwrap();
+    std::fs::copy(models_dir().join("manifest.json"), dir.join("manifest.json")).unwrap();
     let err = format!("{:#}", Backbone::load(&config).unwrap_err());
     assert!(err.contains("damaged"), "{err}");
     std::fs::remove_dir_all(dir).ok();

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::knn::sq_dist;
-use super::rng::SplitMix64;
+use patchwire_codec::rng::SplitMix64;
 
 /// How large the coreset is.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
@@ -60,9 +60,7 @@ impl std::str::FromStr for CoresetSize {
         }
         match s.parse::<f64>() {
             Ok(r) if r > 0.0 && r <= 1.0 => Ok(CoresetSize::Ratio(r)),
-            _ => Err(format!(
-                "coreset size {s:?} is neither a count nor a ratio in (0, 1]"
-            )),
+            _ => Err(format!("coreset size {s:?} is neither a count nor a ratio in (0, 1]")),
         }
     }
 }
@@ -74,9 +72,7 @@ fn projection(d: usize, proj: usize, seed: u64) -> Option<Array2<f32>> {
     }
     let mut rng = SplitMix64::new(seed ^ 0x5EED_C0DE);
     let scale = 1.0 / (proj as f64).sqrt();
-    Some(Array2::from_shape_simple_fn((d, proj), || {
-        (rng.normal() * scale) as f32
-    }))
+    Some(Array2::from_shape_simple_fn((d, proj), || (rng.normal() * scale) as f32))
 }
 
 /// Indices of `k` patches chosen by greedy k-center in a `proj`-dimensional random projection.
@@ -107,9 +103,8 @@ pub fn greedy_k_center(
     let mut centres = vec![first];
     // Nearest-centre distance (not squared: the pruning test needs a metric) and which
     // centre (its position in `centres`) it is.
-    let mut nearest: Vec<(f32, u32)> = (0..n)
-        .map(|i| (sq_dist(row(i), row(first)).sqrt(), 0))
-        .collect();
+    let mut nearest: Vec<(f32, u32)> =
+        (0..n).map(|i| (sq_dist(row(i), row(first)).sqrt(), 0)).collect();
     const CHUNK: usize = 4096;
 
     while centres.len() < k {
@@ -121,22 +116,14 @@ pub fn greedy_k_center(
                 chunk.iter().enumerate().fold(
                     (ci * CHUNK, f32::NEG_INFINITY),
                     |best, (i, &(d, _))| {
-                        if d > best.1 {
-                            (ci * CHUNK + i, d)
-                        } else {
-                            best
-                        }
+                        if d > best.1 { (ci * CHUNK + i, d) } else { best }
                     },
                 )
             })
             .reduce(
                 || (0, f32::NEG_INFINITY),
                 |a, b| {
-                    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
-                        b
-                    } else {
-                        a
-                    }
+                    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) { b } else { a }
                 },
             );
         let slot = centres.len() as u32;
@@ -146,21 +133,18 @@ pub fn greedy_k_center(
         let c = row(next);
         let to_old: Vec<f32> = centres.iter().map(|&j| sq_dist(c, row(j)).sqrt()).collect();
 
-        nearest
-            .par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(ci, chunk)| {
-                for (i, entry) in chunk.iter_mut().enumerate() {
-                    let (d, a) = *entry;
-                    if to_old[a as usize] >= 2.0 * d {
-                        continue;
-                    }
-                    let dc = sq_dist(row(ci * CHUNK + i), c).sqrt();
-                    if dc < d {
-                        *entry = (dc, slot);
-                    }
+        nearest.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, chunk)| {
+            for (i, entry) in chunk.iter_mut().enumerate() {
+                let (d, a) = *entry;
+                if to_old[a as usize] >= 2.0 * d {
+                    continue;
                 }
-            });
+                let dc = sq_dist(row(ci * CHUNK + i), c).sqrt();
+                if dc < d {
+                    *entry = (dc, slot);
+                }
+            }
+        });
         if centres.len() % 256 == 0 {
             progress(centres.len(), k);
         }
@@ -176,9 +160,8 @@ mod tests {
     /// The textbook algorithm: every pass reads every point.
     fn brute_force(points: ArrayView2<'_, f32>, k: usize, first: usize) -> Vec<usize> {
         let row = |i: usize| points.row(i).to_vec();
-        let mut dist: Vec<f32> = (0..points.nrows())
-            .map(|i| sq_dist(&row(i), &row(first)))
-            .collect();
+        let mut dist: Vec<f32> =
+            (0..points.nrows()).map(|i| sq_dist(&row(i), &row(first))).collect();
         let mut out = vec![first];
         while out.len() < k {
             let next = (0..dist.len()).fold(0, |b, i| if dist[i] > dist[b] { i } else { b });
@@ -218,12 +201,7 @@ mod tests {
         let cover = |i: usize| {
             chosen
                 .iter()
-                .map(|&c| {
-                    sq_dist(
-                        pts.row(i).as_slice().unwrap(),
-                        pts.row(c).as_slice().unwrap(),
-                    )
-                })
+                .map(|&c| sq_dist(pts.row(i).as_slice().unwrap(), pts.row(c).as_slice().unwrap()))
                 .fold(f32::MAX, f32::min)
                 .sqrt()
         };
@@ -232,18 +210,11 @@ mod tests {
         for (a, &i) in chosen.iter().enumerate() {
             for &j in &chosen[a + 1..] {
                 min_sep = min_sep.min(
-                    sq_dist(
-                        pts.row(i).as_slice().unwrap(),
-                        pts.row(j).as_slice().unwrap(),
-                    )
-                    .sqrt(),
+                    sq_dist(pts.row(i).as_slice().unwrap(), pts.row(j).as_slice().unwrap()).sqrt(),
                 );
             }
         }
-        assert!(
-            radius <= min_sep + 1e-4,
-            "radius {radius} > separation {min_sep}"
-        );
+        assert!(radius <= min_sep + 1e-4, "radius {radius} > separation {min_sep}");
     }
 
     #[test]

@@ -9,11 +9,7 @@ use patchwire_edge::FeatureMap;
 
 /// The patch grid `(height, width)` an embedding of these layers has: the largest map.
 pub fn grid_of(layers: &[FeatureMap]) -> (usize, usize) {
-    layers
-        .iter()
-        .map(|l| (l.height, l.width))
-        .max_by_key(|&(h, w)| h * w)
-        .unwrap_or((0, 0))
+    layers.iter().map(|l| (l.height, l.width)).max_by_key(|&(h, w)| h * w).unwrap_or((0, 0))
 }
 
 /// Embeds one image's layers into an `h*w x sum(C)` matrix, row = `y * w + x`.

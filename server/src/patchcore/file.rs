@@ -8,9 +8,14 @@
 //! | 8         | 4    | format version, `u32` (currently 1)                        |
 //! | 12        | 4    | header length `H` in bytes, `u32`                          |
 //! | 16        | 8    | bank length `B` in bytes, `u64` (= rows * dim * 4)         |
-//! | 24        | H    | header: UTF-8 JSON, [`ModelHeader`]                        |
-//! | 24+H      | B    | bank: `f32` rows of `dim` values                           |
-//! | 24+H+B    | 4    | CRC-32 (IEEE) of every byte before it                      |
+//! | 24        | 8    | artifact length `A` in bytes, `u64` (0 when none)          |
+//! | 32        | H    | header: UTF-8 JSON, [`ModelHeader`]                        |
+//! | 32+H      | B    | bank: `f32` rows of `dim` values                           |
+//! | 32+H+B    | A    | the edge artifact file ([`patchwire_codec::artifact`])     |
+//! | 32+H+B+A  | 4    | CRC-32 (IEEE) of every byte before it                      |
+//!
+//! The artifact travels inside the model so that one file is everything a server needs to
+//! serve a scenario, and to hand edges the channel subset or codebook they encode with.
 
 use std::path::Path;
 
@@ -21,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 8] = *b"PWCORE\r\n";
 /// The version this build writes and reads.
 pub const VERSION: u32 = 1;
-const FIXED: usize = 24;
+const FIXED: usize = 32;
 
 /// What a model file says about how its bank was made. Everything needed to score new images
 /// the same way, and to refuse inputs that were not made the same way.
@@ -45,6 +50,14 @@ pub struct ModelHeader {
     pub rows: usize,
     /// Values per row.
     pub dim: usize,
+    /// The edge model's id payloads must carry (feature scenarios).
+    pub edge_model_id: u32,
+    /// The shapes payloads carry.
+    pub wire_shapes: Vec<[u16; 3]>,
+    /// The encoder settings the bank was built with.
+    pub encode: patchwire_codec::body::EncodeParams,
+    /// Image score above which an image is called defective, if calibrated.
+    pub threshold: Option<f32>,
 }
 
 /// Why a model file was refused.
@@ -53,10 +66,7 @@ pub struct ModelHeader {
 pub enum ModelFileError {
     /// Reading or writing the file failed.
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// The file does not start with the model magic: not a Patchwire model.
     #[error("not a Patchwire model file (first bytes {found:02x?})")]
     Foreign { found: Vec<u8> },
@@ -72,20 +82,39 @@ pub enum ModelFileError {
     /// The header is not valid, or disagrees with the bank's size.
     #[error("model header invalid: {0}")]
     Header(String),
+    /// The embedded edge artifact is invalid.
+    #[error("model's edge artifact: {0}")]
+    Artifact(#[from] patchwire_codec::ArtifactError),
 }
 
-/// Serializes a header and bank into model-file bytes.
-pub fn to_bytes(header: &ModelHeader, bank: &Array2<f32>) -> Vec<u8> {
-    let json = serde_json::to_vec(header).expect("a model header always serializes");
-    let mut out = Vec::with_capacity(FIXED + json.len() + bank.len() * 4 + 4);
+/// Everything a model file holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFile {
+    /// How the bank was made.
+    pub header: ModelHeader,
+    /// The memory bank.
+    pub bank: Array2<f32>,
+    /// The edge artifact, for scenarios that use one.
+    pub artifact: Option<patchwire_codec::Artifact>,
+}
+
+/// Serializes a model into file bytes.
+pub fn to_bytes(model: &ModelFile) -> Vec<u8> {
+    let json = serde_json::to_vec(&model.header).expect("a model header always serializes");
+    let artifact =
+        model.artifact.as_ref().map(patchwire_codec::Artifact::to_bytes).unwrap_or_default();
+    let bank = &model.bank;
+    let mut out = Vec::with_capacity(FIXED + json.len() + bank.len() * 4 + artifact.len() + 4);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&((bank.len() * 4) as u64).to_le_bytes());
+    out.extend_from_slice(&(artifact.len() as u64).to_le_bytes());
     out.extend_from_slice(&json);
     for v in bank.iter() {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    out.extend_from_slice(&artifact);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -95,18 +124,13 @@ pub fn to_bytes(header: &ModelHeader, bank: &Array2<f32>) -> Vec<u8> {
 ///
 /// # Errors
 /// Every way the bytes can be wrong has its own [`ModelFileError`] variant.
-pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileError> {
+pub fn from_bytes(bytes: &[u8]) -> Result<ModelFile, ModelFileError> {
     let found = bytes.len() as u64;
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
-        return Err(ModelFileError::Foreign {
-            found: bytes.iter().take(8).copied().collect(),
-        });
+        return Err(ModelFileError::Foreign { found: bytes.iter().take(8).copied().collect() });
     }
     if bytes.len() < FIXED {
-        return Err(ModelFileError::Truncated {
-            expected: FIXED as u64 + 4,
-            found,
-        });
+        return Err(ModelFileError::Truncated { expected: FIXED as u64 + 4, found });
     }
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let version = u32_at(8);
@@ -115,11 +139,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileE
     }
     let header_len = u64::from(u32_at(12));
     let bank_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let artifact_len = u64::from_le_bytes(bytes[24..32].try_into().expect("8 bytes"));
     let expected = (FIXED as u64)
         .checked_add(header_len)
         .and_then(|n| n.checked_add(bank_len))
+        .and_then(|n| n.checked_add(artifact_len))
         .and_then(|n| n.checked_add(4))
-        .ok_or_else(|| ModelFileError::Header(format!("bank length {bank_len} overflows")))?;
+        .ok_or_else(|| {
+            ModelFileError::Header(format!("lengths {bank_len} and {artifact_len} overflow"))
+        })?;
     if found < expected {
         return Err(ModelFileError::Truncated { expected, found });
     }
@@ -134,33 +162,38 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileE
     let stored = u32_at(bytes.len() - 4);
     let actual = crc32fast::hash(body);
     if stored != actual {
-        return Err(ModelFileError::Checksum {
-            expected: stored,
-            found: actual,
-        });
+        return Err(ModelFileError::Checksum { expected: stored, found: actual });
     }
 
     let header_end = FIXED + header_len as usize;
     let header: ModelHeader = serde_json::from_slice(&bytes[FIXED..header_end])
         .map_err(|e| ModelFileError::Header(e.to_string()))?;
-    if header
-        .rows
-        .checked_mul(header.dim)
-        .and_then(|n| n.checked_mul(4))
-        != Some(bank_len as usize)
+    if header.rows.checked_mul(header.dim).and_then(|n| n.checked_mul(4)) != Some(bank_len as usize)
     {
         return Err(ModelFileError::Header(format!(
             "{} rows x {} dims do not fill a {bank_len}-byte bank",
             header.rows, header.dim
         )));
     }
-    let values: Vec<f32> = body[header_end..]
+    let bank_end = header_end + bank_len as usize;
+    let values: Vec<f32> = body[header_end..bank_end]
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
         .collect();
     let bank = Array2::from_shape_vec((header.rows, header.dim), values)
         .map_err(|e| ModelFileError::Header(e.to_string()))?;
-    Ok((header, bank))
+    let artifact = match &body[bank_end..] {
+        [] => None,
+        a => Some(patchwire_codec::Artifact::from_bytes(a)?),
+    };
+    if header.scenario.needs_artifact() != artifact.is_some() {
+        return Err(ModelFileError::Header(format!(
+            "scenario {} {} an edge artifact",
+            header.scenario,
+            if artifact.is_some() { "has no use for" } else { "needs" }
+        )));
+    }
+    Ok(ModelFile { header, bank, artifact })
 }
 
 /// Writes a model file atomically (a temporary file renamed into place), so a crash never
@@ -168,13 +201,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(ModelHeader, Array2<f32>), ModelFileE
 ///
 /// # Errors
 /// [`ModelFileError::Io`] when the file cannot be written.
-pub fn save(path: &Path, header: &ModelHeader, bank: &Array2<f32>) -> Result<(), ModelFileError> {
-    let io = |source| ModelFileError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+pub fn save(path: &Path, model: &ModelFile) -> Result<(), ModelFileError> {
+    let io = |source| ModelFileError::Io { path: path.display().to_string(), source };
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, to_bytes(header, bank)).map_err(io)?;
+    std::fs::write(&tmp, to_bytes(model)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -182,11 +212,9 @@ pub fn save(path: &Path, header: &ModelHeader, bank: &Array2<f32>) -> Result<(),
 ///
 /// # Errors
 /// [`ModelFileError::Io`] when it cannot be read, otherwise as [`from_bytes`].
-pub fn load(path: &Path) -> Result<(ModelHeader, Array2<f32>), ModelFileError> {
-    let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+pub fn load(path: &Path) -> Result<ModelFile, ModelFileError> {
+    let bytes = std::fs::read(path)
+        .map_err(|source| ModelFileError::Io { path: path.display().to_string(), source })?;
     from_bytes(&bytes)
 }
 
@@ -196,7 +224,7 @@ mod tests {
     use crate::backbones::BackboneId;
     use patchwire_edge::{InputScaling, Scenario};
 
-    fn sample() -> (ModelHeader, Array2<f32>) {
+    fn sample() -> ModelFile {
         let bank = Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f32 * 0.5);
         let header = ModelHeader {
             scenario: Scenario::Features,
@@ -213,39 +241,32 @@ mod tests {
             train_patches: 3136,
             rows: 3,
             dim: 4,
+            edge_model_id: 1,
+            wire_shapes: vec![[4, 56, 56]],
+            encode: Default::default(),
+            threshold: Some(1.5),
         };
-        (header, bank)
+        ModelFile { header, bank, artifact: None }
     }
 
     #[test]
     fn round_trip() {
-        let (h, b) = sample();
-        let (h2, b2) = from_bytes(&to_bytes(&h, &b)).unwrap();
-        assert_eq!((h, b), (h2, b2));
+        let m = sample();
+        assert_eq!(from_bytes(&to_bytes(&m)).unwrap(), m);
     }
 
     #[test]
     fn every_kind_of_damage_is_named() {
-        let (h, b) = sample();
-        let good = to_bytes(&h, &b);
+        let good = to_bytes(&sample());
 
         let truncated = &good[..good.len() - 10];
-        assert!(matches!(
-            from_bytes(truncated),
-            Err(ModelFileError::Truncated { .. })
-        ));
-        assert!(matches!(
-            from_bytes(&good[..5]),
-            Err(ModelFileError::Foreign { .. })
-        ));
+        assert!(matches!(from_bytes(truncated), Err(ModelFileError::Truncated { .. })));
+        assert!(matches!(from_bytes(&good[..5]), Err(ModelFileError::Foreign { .. })));
 
         let mut flipped = good.clone();
         let last_value = flipped.len() - 6;
         flipped[last_value] ^= 0x40;
-        assert!(matches!(
-            from_bytes(&flipped),
-            Err(ModelFileError::Checksum { .. })
-        ));
+        assert!(matches!(from_bytes(&flipped), Err(ModelFileError::Checksum { .. })));
 
         assert!(matches!(
             from_bytes(b"\x89PNG\r\n\x1a\n rest of a png"),
@@ -254,16 +275,10 @@ mod tests {
 
         let mut future = good.clone();
         future[8] = 9;
-        assert!(matches!(
-            from_bytes(&future),
-            Err(ModelFileError::Version { found: 9 })
-        ));
+        assert!(matches!(from_bytes(&future), Err(ModelFileError::Version { found: 9 })));
 
         let mut longer = good;
         longer.push(0);
-        assert!(matches!(
-            from_bytes(&longer),
-            Err(ModelFileError::Header(_))
-        ));
+        assert!(matches!(from_bytes(&longer), Err(ModelFileError::Header(_))));
     }
 }

@@ -60,11 +60,7 @@ impl Default for HnswParams {
     /// to drop image AUROC from 1.0 to 0.58; 32 and 400 gave recall 0.9998, no miss over
     /// 1.06x, at the same search cost (the build took 1.7x longer).
     fn default() -> Self {
-        HnswParams {
-            max_connections: 32,
-            ef_construction: 400,
-            ef_search: 64,
-        }
+        HnswParams { max_connections: 32, ef_construction: 400, ef_search: 64 }
     }
 }
 
@@ -75,11 +71,7 @@ pub enum NearestIndex {
     /// Bank rows and their squared norms.
     Exact { bank: Array2<f32>, norms: Vec<f32> },
     /// The bank (for exact re-ranking of the result) and the graph over it.
-    Hnsw {
-        bank: Array2<f32>,
-        graph: Box<Hnsw<'static, f32, DistL2>>,
-        params: HnswParams,
-    },
+    Hnsw { bank: Array2<f32>, graph: Box<Hnsw<'static, f32, DistL2>>, params: HnswParams },
 }
 
 /// Queries per matrix product: 256 x 10k distances is 10 MB, comfortably cached in L3-ish
@@ -120,11 +112,7 @@ impl NearestIndex {
                 graph.parallel_insert_slice(&rows);
                 let mut graph = Box::new(graph);
                 graph.set_searching_mode(true);
-                NearestIndex::Hnsw {
-                    bank,
-                    graph,
-                    params,
-                }
+                NearestIndex::Hnsw { bank, graph, params }
             }
         }
     }
@@ -164,10 +152,7 @@ impl NearestIndex {
             .zip(queries.outer_iter())
             .map(|(j, q)| {
                 let q = q.to_slice().expect("row-major queries");
-                (
-                    j,
-                    sq_dist(q, bank.row(j).to_slice().expect("row-major bank")).sqrt(),
-                )
+                (j, sq_dist(q, bank.row(j).to_slice().expect("row-major bank")).sqrt())
             })
             .collect()
     }
@@ -175,12 +160,8 @@ impl NearestIndex {
 
 /// Argmin over the bank for one query, by direct distances.
 fn scan(q: &[f32], bank: &Array2<f32>) -> usize {
-    let rows = bank
-        .outer_iter()
-        .map(|r| sq_dist(q, r.to_slice().expect("row-major bank")));
-    rows.enumerate()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(0, |(j, _)| j)
+    let rows = bank.outer_iter().map(|r| sq_dist(q, r.to_slice().expect("row-major bank")));
+    rows.enumerate().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |(j, _)| j)
 }
 
 /// Argmin over the bank for one batch of queries, via one matrix product.
@@ -205,7 +186,7 @@ fn nearest_exact(queries: ArrayView2<'_, f32>, bank: &Array2<f32>, norms: &[f32]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patchcore::rng::SplitMix64;
+    use patchwire_codec::rng::SplitMix64;
 
     fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
         let mut rng = SplitMix64::new(seed);
@@ -236,11 +217,7 @@ mod tests {
         let queries = random(200, 32, 4);
         let exact = NearestIndex::build(bank.view(), KnnMethod::Exact).nearest(queries.view());
         let approx = NearestIndex::build(bank.view(), KnnMethod::Hnsw).nearest(queries.view());
-        let hits = exact
-            .iter()
-            .zip(&approx)
-            .filter(|(a, b)| a.0 == b.0)
-            .count();
+        let hits = exact.iter().zip(&approx).filter(|(a, b)| a.0 == b.0).count();
         assert!(hits >= 180, "recall {hits}/200");
         // An approximate neighbour is never closer than the true one.
         assert!(exact.iter().zip(&approx).all(|(a, b)| b.1 >= a.1 - 1e-5));
@@ -250,9 +227,6 @@ mod tests {
     fn sq_dist_handles_remainders() {
         let a: Vec<f32> = (0..11).map(|i| i as f32).collect();
         let b = vec![0f32; 11];
-        assert_eq!(
-            sq_dist(&a, &b),
-            (0..11).map(|i| (i * i) as f32).sum::<f32>()
-        );
+        assert_eq!(sq_dist(&a, &b), (0..11).map(|i| (i * i) as f32).sum::<f32>());
     }
 }

@@ -21,9 +21,8 @@ pub fn anomaly_map(patch_scores: &[f32], grid: (usize, usize)) -> Vec<f32> {
 /// Separable Gaussian blur with reflected borders (`dcb|abcd|cba`).
 pub fn gaussian_blur(img: &[f32], h: usize, w: usize, sigma: f32) -> Vec<f32> {
     let radius = (4.0 * sigma + 0.5) as isize;
-    let mut kernel: Vec<f32> = (-radius..=radius)
-        .map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp())
-        .collect();
+    let mut kernel: Vec<f32> =
+        (-radius..=radius).map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp()).collect();
     let total: f32 = kernel.iter().sum();
     kernel.iter_mut().for_each(|k| *k /= total);
 
@@ -67,11 +66,7 @@ mod tests {
     #[test]
     fn blur_keeps_constants_and_mass() {
         let flat = vec![3.0f32; 40 * 40];
-        assert!(
-            gaussian_blur(&flat, 40, 40, 4.0)
-                .iter()
-                .all(|v| (v - 3.0).abs() < 1e-5)
-        );
+        assert!(gaussian_blur(&flat, 40, 40, 4.0).iter().all(|v| (v - 3.0).abs() < 1e-5));
 
         // An impulse far from the borders spreads symmetrically and keeps its total.
         let mut dot = vec![0f32; 64 * 64];

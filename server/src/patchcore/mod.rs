@@ -12,7 +12,6 @@ pub mod embed;
 pub mod file;
 pub mod knn;
 pub mod map;
-pub mod rng;
 
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -76,13 +75,8 @@ impl PatchCore {
         progress: &dyn Fn(usize, usize),
     ) -> PatchCore {
         let target = config.coreset.resolve(patches.nrows());
-        let chosen = coreset::greedy_k_center(
-            patches,
-            target,
-            config.projection_dim,
-            config.seed,
-            progress,
-        );
+        let chosen =
+            coreset::greedy_k_center(patches, target, config.projection_dim, config.seed, progress);
         let bank = patches.select(Axis(0), &chosen);
         PatchCore::from_bank(bank, grid, config.reweight_neighbours, knn)
     }
@@ -95,12 +89,7 @@ impl PatchCore {
         knn: KnnMethod,
     ) -> PatchCore {
         let index = NearestIndex::build(bank.view(), knn);
-        PatchCore {
-            bank,
-            grid,
-            reweight_neighbours,
-            index,
-        }
+        PatchCore { bank, grid, reweight_neighbours, index }
     }
 
     /// The memory bank, `entries x dim`.
@@ -131,11 +120,7 @@ impl PatchCore {
             .expect("an image has at least one patch");
         let weight = self.reweight(patches.row(worst).as_slice().expect("row-major"), bank_ix);
         let map = map::anomaly_map(&patch_scores, self.grid);
-        Scored {
-            image_score: weight * worst_dist,
-            patch_scores,
-            map,
-        }
+        Scored { image_score: weight * worst_dist, patch_scores, map }
     }
 
     /// `1 - softmax` weight of PatchCore eq. 7: the patch's distance to its nearest bank entry

@@ -1,6 +1,7 @@
-//! A small seeded generator, so every random choice (projection, first coreset centre,
-//! dataset split) is reproducible on every target. The paper's code left its RS seed unset
-//! (NOTES.md, "Random sampling"); everything random here takes an explicit seed.
+//! A small seeded generator, so every random choice (channel subsets, k-means seeds, the
+//! coreset projection and first centre, dataset splits) is reproducible on every target. The
+//! paper's code left its RS seed unset (NOTES.md, "Random sampling"); everything random here
+//! takes an explicit seed.
 
 /// SplitMix64: tiny, fast, and good enough for sampling and projections.
 #[derive(Clone, Debug)]
@@ -71,9 +72,6 @@ mod tests {
         let xs: Vec<f64> = (0..20_000).map(|_| r.normal()).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(
-            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "mean {mean} var {var}"
-        );
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
     }
 }
