@@ -10,5 +10,5 @@ bash scripts/setup.sh
 shared="${PATCHWIRE_SHARED:-$(cd "$repo/.." && pwd)/shared}"
 mkdir -p out
 ./target/release/patchwire eval --data "$shared/datasets/mvtec_ad" --category bottle \
-    --scenario original,features --json out/bottle.json --tables out
+    --scenario original,features --json out/bottle.json --out out
 echo "report written to out/bottle.json and out/eval-bottle.md"

@@ -16,7 +16,7 @@ want_group() { [[ ${#groups[@]} -eq 0 ]] || [[ " ${groups[*]} " == *" $1 "* ]]; 
 
 if want_group eval; then
     $pw eval --data "$mvtec" --category bottle --scenario original,features \
-        --json results/eval-bottle.json --tables results
+        --json results/eval-bottle.json --out results
 fi
 if want_group backbones; then
     candidates=(

@@ -249,8 +249,86 @@ pub fn backbones(
         )?;
         let trained = eval::train(&pipeline, &data.train, config, KnnMethod::Exact)?;
         let run = eval::test(&pipeline, &trained.model, &data.test)?;
-        let report = eval::report_line(&pipeline, &trained, data, &run, KnnMethod::Exact)?;
+        let link = eval::LinkModel::default();
+        let report = eval::report_line(&pipeline, &trained, data, &run, KnnMethod::Exact, &link)?;
         rows.push(BackboneRow { category: data.name.clone(), report, dim: trained.header.dim });
+    }
+    Ok(rows)
+}
+
+/// One WebP encoder setting over a set of images.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WebpRow {
+    /// Which encoder.
+    pub encoder: String,
+    /// Its quality setting.
+    pub quality: u8,
+    /// Images encoded.
+    pub images: usize,
+    /// Mean WebP bytes per image.
+    pub mean_bytes: f64,
+    /// Mean PSNR of the decoded image, dB.
+    pub mean_psnr_db: f64,
+    /// Mean encoding milliseconds.
+    pub mean_encode_ms: f64,
+}
+
+/// Our lossy WebP encoder (vaam-image-webp) at each of `qualities` against libwebp at
+/// `reference_quality` (through Pillow, `models/webp_oracle.py`), on the same 224x224 images.
+///
+/// # Errors
+/// Unreadable images, or the oracle not runnable.
+pub fn webp(
+    samples: &[Sample],
+    qualities: &[u8],
+    reference_quality: u8,
+    python: &Path,
+    scratch: &Path,
+) -> Result<Vec<WebpRow>> {
+    ensure!(!samples.is_empty(), "no images");
+    std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let mut images = Vec::with_capacity(samples.len());
+    for (i, sample) in samples.iter().enumerate() {
+        let img = dataset::load_image(&sample.path)?;
+        let png = patchwire_codec::image::encode_png(&img)?;
+        std::fs::write(scratch.join(format!("{i:05}.png")), png)?;
+        images.push(img);
+    }
+
+    let output = Command::new(python)
+        .arg(crate::repo_dir().join("models/webp_oracle.py"))
+        .arg(scratch)
+        .args(["--quality", &reference_quality.to_string()])
+        .output()
+        .with_context(|| format!("running {} (run models/prepare.sh)", python.display()))?;
+    if !output.status.success() {
+        bail!("webp_oracle.py failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().context("webp_oracle.py printed nothing")?;
+    let mut rows: Vec<WebpRow> = vec![
+        serde_json::from_str(line).with_context(|| format!("webp_oracle.py printed {line:?}"))?,
+    ];
+
+    for &q in qualities {
+        let (mut bytes, mut psnr, mut ms) = (0.0, 0.0, 0.0);
+        for img in &images {
+            let (encoded, t) = timed(|| patchwire_codec::image::encode_webp_rgb(img, q));
+            let encoded = encoded?;
+            let back = patchwire_codec::image::decode_webp(&encoded)?;
+            bytes += encoded.len() as f64;
+            psnr += patchwire_codec::image::psnr(img.as_raw(), back.as_raw());
+            ms += t;
+        }
+        let n = images.len() as f64;
+        rows.push(WebpRow {
+            encoder: "vaam-image-webp 0.1".into(),
+            quality: q,
+            images: images.len(),
+            mean_bytes: bytes / n,
+            mean_psnr_db: psnr / n,
+            mean_encode_ms: ms / n,
+        });
     }
     Ok(rows)
 }

@@ -292,6 +292,10 @@ pub struct ScenarioReport {
     pub bank_bytes: usize,
     /// Nearest-neighbour search used.
     pub knn: KnnMethod,
+    /// Mean milliseconds to send one payload over the link.
+    pub tx_ms: f64,
+    /// Mean end-to-end milliseconds: scaled edge time, transmission and server time.
+    pub total_ms: f64,
 }
 
 /// The evaluation JSON of one category.
@@ -301,8 +305,46 @@ pub struct Report {
     pub category: String,
     /// Where it ran.
     pub machine: String,
+    /// The latency model behind `tx_ms` and `total_ms`.
+    #[serde(flatten)]
+    pub link: LinkModel,
     /// One entry per scenario.
     pub scenarios: Vec<ScenarioReport>,
+}
+
+/// The paper's latency model (section 4.1): a constant-rate uplink with no protocol
+/// overhead, and edge time estimated as the time measured here times a clock-ratio factor
+/// (3 for a 2.7 GHz server core against a 0.9 GHz Raspberry-Pi-class core).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LinkModel {
+    /// Uplink rate in kB/s (1 kB = 1000 bytes).
+    #[serde(rename = "link_kBps")]
+    pub link_kbps: f64,
+    /// Factor applied to edge times.
+    pub edge_scale: f64,
+}
+
+impl Default for LinkModel {
+    fn default() -> Self {
+        LinkModel { link_kbps: 100.0, edge_scale: 3.0 }
+    }
+}
+
+impl LinkModel {
+    /// Milliseconds to send `bytes`.
+    pub fn tx_ms(&self, bytes: f64) -> f64 {
+        bytes / self.link_kbps
+    }
+
+    /// Scaled edge milliseconds.
+    pub fn edge_ms(&self, t: &StageTimes) -> f64 {
+        self.edge_scale * (t.edge_extract + t.edge_encode)
+    }
+
+    /// End-to-end milliseconds for one image.
+    pub fn total_ms(&self, t: &StageTimes, bytes: f64) -> f64 {
+        self.edge_ms(t) + self.tx_ms(bytes) + t.server_decode + t.server_extract + t.server_score
+    }
 }
 
 /// Builds a scenario report.
@@ -312,8 +354,11 @@ pub fn report_line(
     data: &Dataset,
     run: &TestRun,
     knn: KnnMethod,
+    link: &LinkModel,
 ) -> Result<ScenarioReport> {
     Ok(ScenarioReport {
+        tx_ms: link.tx_ms(run.payload_bytes),
+        total_ms: link.total_ms(&run.times, run.payload_bytes),
         name: pipeline.scenario.to_string(),
         accuracy: accuracy(run)?,
         payload_bytes: run.payload_bytes,

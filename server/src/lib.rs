@@ -11,6 +11,7 @@ pub mod backbones;
 pub mod bench;
 pub mod dataset;
 pub mod eval;
+pub mod figures;
 pub mod metrics;
 pub mod npy;
 pub mod patchcore;

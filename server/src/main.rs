@@ -51,9 +51,16 @@ enum Command {
         /// Where to write the JSON report.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Folder for Markdown tables (`eval-CATEGORY.md`).
+        /// Folder for the tables and plots: `eval-CATEGORY.md` (summary), `tables.md` (the
+        /// paper's Tables 1-3), `figure3.svg` and `figure4.svg`.
         #[arg(long)]
-        tables: Option<PathBuf>,
+        out: Option<PathBuf>,
+        /// Uplink rate for the latency model, kB/s.
+        #[arg(long = "link-kBps", default_value_t = 100.0)]
+        link_kbps: f64,
+        /// Factor on edge times for the latency model (server core vs edge core clock).
+        #[arg(long, default_value_t = 3.0)]
+        edge_scale: f64,
         /// Load this model instead of training (one category and scenario only).
         #[arg(long)]
         load: Option<PathBuf>,
@@ -113,6 +120,20 @@ enum BenchCommand {
         /// Folder of prepared ONNX models.
         #[arg(long)]
         models: Option<PathBuf>,
+    },
+    /// Our lossy WebP encoder at several qualities against libwebp, on a category's images.
+    Webp {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Qualities of our encoder to try.
+        #[arg(long, value_delimiter = ',', default_value = "70,75,80,85,88,90,92,95")]
+        qualities: Vec<u8>,
+        /// libwebp's quality to compare with.
+        #[arg(long, default_value_t = 80)]
+        reference: u8,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Server-backbone candidates for the `original` scenario on one category.
     Backbones {
@@ -272,8 +293,12 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval { data, scenario, json, tables, load, model } => {
+        Command::Eval { data, scenario, json, out, link_kbps, edge_scale, load, model } => {
             let scenario = parse_scenarios(&scenario)?;
+            if !(link_kbps > 0.0 && edge_scale > 0.0) {
+                bail!("--link-kBps and --edge-scale must be positive");
+            }
+            let link = eval::LinkModel { link_kbps, edge_scale };
             if load.is_some() && (scenario.len() != 1 || data.category.len() != 1) {
                 bail!("--load evaluates one saved model: give one --category and one --scenario");
             }
@@ -303,20 +328,25 @@ fn run(cli: Cli) -> Result<()> {
                         )?;
                     }
                     let run = eval::test(&pipeline, &trained.model, &dataset.test)?;
-                    let line = eval::report_line(&pipeline, &trained, &dataset, &run, model.knn)?;
+                    let line =
+                        eval::report_line(&pipeline, &trained, &dataset, &run, model.knn, &link)?;
                     print_line(category, &line);
                     lines.push(line);
                 }
                 let report = Report {
                     category: category.clone(),
                     machine: eval::machine(),
+                    link,
                     scenarios: lines,
                 };
-                if let Some(dir) = &tables {
+                if let Some(dir) = &out {
                     let md = report::summary(&report, &command_line());
                     write_markdown(dir, &format!("eval-{category}"), &md)?;
                 }
                 reports.push(report);
+            }
+            if let Some(dir) = &out {
+                write_paper_tables(dir, &reports)?;
             }
             if let Some(path) = json {
                 write_json(&path, &reports)?;
@@ -430,6 +460,62 @@ fn bench(which: BenchCommand) -> Result<()> {
                 );
             write_outputs(&out, "inference", &rows, &md)
         }
+        BenchCommand::Webp { data, qualities, reference, out } => {
+            let [category] = data.categories()? else { bail!("bench webp takes one --category") };
+            let dataset = data.open(category)?;
+            let samples: Vec<_> = dataset.train.iter().chain(&dataset.test).cloned().collect();
+            let python = patchwire_server::repo_dir().join("models/.venv/bin/python");
+            let scratch =
+                std::env::temp_dir().join(format!("patchwire-webp-{}", std::process::id()));
+            let rows = bench::webp(&samples, &qualities, reference, &python, &scratch);
+            std::fs::remove_dir_all(&scratch).ok();
+            let rows = rows?;
+            let libwebp = &rows[0];
+            let closest = |f: &dyn Fn(&bench::WebpRow) -> f64| {
+                rows[1..]
+                    .iter()
+                    .min_by(|a, b| (f(a) - f(libwebp)).abs().total_cmp(&(f(b) - f(libwebp)).abs()))
+            };
+            let by_psnr = closest(&|r| r.mean_psnr_db).map(|r| r.quality);
+            let by_size = closest(&|r| r.mean_bytes).map(|r| r.quality);
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.encoder.clone(),
+                        r.quality.to_string(),
+                        format!("{:.0}", r.mean_bytes),
+                        format!("{:.2}x", r.mean_bytes / libwebp.mean_bytes),
+                        format!("{:.1}", r.mean_psnr_db),
+                        format!("{:+.1}", r.mean_psnr_db - libwebp.mean_psnr_db),
+                        format!("{:.1}", r.mean_encode_ms),
+                    ]
+                })
+                .collect();
+            let md = report::caption(
+                &format!(
+                    "Lossy WebP on {category}, all {} images at 224x224: ours against libwebp q{reference}                      (method 4). Closest in PSNR: q{}; closest in size: q{}",
+                    samples.len(),
+                    by_psnr.unwrap_or(0),
+                    by_size.unwrap_or(0)
+                ),
+                &machine,
+                &command_line(),
+            ) + "\n"
+                + &report::table(
+                    &[
+                        "encoder",
+                        "quality",
+                        "bytes",
+                        "vs libwebp",
+                        "PSNR dB",
+                        "vs libwebp",
+                        "encode ms",
+                    ],
+                    &cells,
+                );
+            write_outputs(&out, "webp", &rows, &md)
+        }
         BenchCommand::Backbones { data, candidates, out, model } => {
             let [category] = data.categories()? else {
                 bail!("bench backbones takes one --category")
@@ -487,6 +573,37 @@ fn bench(which: BenchCommand) -> Result<()> {
             write_outputs(&out, &format!("backbones-{category}"), &rows, &md)
         }
     }
+}
+
+/// `tables.md` (Tables 1-3 per category, and their mean over categories), `figure3.svg` and
+/// `figure4.svg`.
+fn write_paper_tables(dir: &Path, reports: &[Report]) -> Result<()> {
+    let Some(first) = reports.first() else { return Ok(()) };
+    let mut md = report::caption(
+        &format!(
+            "The paper's Tables 1-3 on {}",
+            reports.iter().map(|r| r.category.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        &first.machine,
+        &command_line(),
+    );
+    for r in reports {
+        md.push('\n');
+        md += &report::paper_tables(r);
+    }
+    if reports.len() > 1 {
+        if let Some(mean) = report::mean_report(reports) {
+            md.push('\n');
+            md += &report::paper_tables(&mean);
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("tables.md");
+    std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
+    patchwire_server::figures::pixel_f1_bars(reports, &dir.join("figure3.svg"))?;
+    patchwire_server::figures::f1_vs_payload(reports, &dir.join("figure4.svg"))?;
+    eprintln!("tables and figures written to {}", dir.display());
+    Ok(())
 }
 
 /// Scenario names, with `all` for every scenario.
