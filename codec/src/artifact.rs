@@ -1,6 +1,6 @@
 //! Edge artifacts: what an edge needs beyond its model to encode a scenario, made on the server
-//! from training images: the channel subset (`rs`, `rs-pq`, `rs-webp`) and the product
-//! quantizer (`pq`, `rs-pq`).
+//! from training images: the channel subset (`rs`, `rs-pq`, `rs-webp`), the product
+//! quantizer (`pq`, `rs-pq`) and the `klt-rc` tables.
 //!
 //! An artifact names the scenario and the edge model it was made for; an edge refuses one made
 //! for another model, and every payload carries the artifact's id so the server can refuse a
@@ -15,11 +15,12 @@
 //! | 12 | 4 | header length `H`, `u32` |
 //! | 16 | 8 | data length `D` in bytes, `u64`, a multiple of 4 |
 //! | 24 | H | header: UTF-8 JSON (scenario, model id, subset, quantizer shape) |
-//! | 24+H | D | `f32` values: the quantizer's centroids |
+//! | 24+H | D | `f32` values: the quantizer's centroids, then the `klt-rc` tables |
 //! | 24+H+D | 4 | CRC-32 of every byte before it; this is also the artifact's id |
 
 use serde::{Deserialize, Serialize};
 
+use crate::klt::{KltCodec, KltParams};
 use crate::pq::{self, ProductQuantizer};
 use crate::rs::ChannelSubset;
 use crate::{CodecError, FeatureMap, Scenario};
@@ -102,6 +103,8 @@ pub struct Artifact {
     pub subset: Option<ChannelSubset>,
     /// The quantizer, for the `*pq` scenarios.
     pub pq: Option<ProductQuantizer>,
+    /// The `klt-rc` codec.
+    pub klt: Option<KltCodec>,
     id: u32,
 }
 
@@ -111,10 +114,12 @@ struct HeaderJson {
     model_id: u32,
     subset: Option<ChannelSubset>,
     pq: Option<ProductQuantizer>,
+    #[serde(default)]
+    klt: Option<KltCodec>,
 }
 
 /// How to make an artifact; `None` fields take the paper's values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactParams {
     /// Channel sampling ratio: 0.25 for `rs`, 0.5 for `rs-pq` and `rs-webp`.
     pub rs_ratio: Option<f64>,
@@ -124,6 +129,9 @@ pub struct ArtifactParams {
     pub pq_sub_quantizers: Option<usize>,
     /// Seed of the channel subset and of k-means.
     pub seed: u64,
+    /// The `klt-rc` settings.
+    #[serde(default)]
+    pub klt: KltParams,
 }
 
 impl ArtifactParams {
@@ -179,7 +187,11 @@ impl Artifact {
         } else {
             None
         };
-        let mut artifact = Artifact { scenario, model_id, subset, pq, id: 0 };
+        let klt = match scenario {
+            Scenario::KltRc => Some(KltCodec::train(training, &params.klt)?),
+            _ => None,
+        };
+        let mut artifact = Artifact { scenario, model_id, subset, pq, klt, id: 0 };
         artifact.id = artifact.checksum();
         Ok(artifact)
     }
@@ -213,6 +225,13 @@ impl Artifact {
             .ok_or(ArtifactError::Incomplete { scenario: self.scenario, missing: "channel subset" })
     }
 
+    /// The `klt-rc` codec, or the error naming its absence.
+    pub(crate) fn need_klt(&self) -> Result<&KltCodec, ArtifactError> {
+        self.klt
+            .as_ref()
+            .ok_or(ArtifactError::Incomplete { scenario: self.scenario, missing: "klt-rc tables" })
+    }
+
     /// The quantizer, or the error naming its absence.
     pub(crate) fn need_pq(&self) -> Result<&ProductQuantizer, ArtifactError> {
         self.pq.as_ref().ok_or(ArtifactError::Incomplete {
@@ -227,16 +246,20 @@ impl Artifact {
             model_id: self.model_id,
             subset: self.subset.clone(),
             pq: self.pq.clone(),
+            klt: self.klt.clone(),
         };
         let json = serde_json::to_vec(&header).expect("an artifact header always serializes");
-        let data: &[f32] = self.pq.as_ref().map_or(&[], |p| &p.centroids);
+        let mut data: Vec<f32> = self.pq.as_ref().map_or_else(Vec::new, |p| p.centroids.clone());
+        if let Some(k) = &self.klt {
+            data.extend(k.tables());
+        }
         let mut out = Vec::with_capacity(FIXED + json.len() + data.len() * 4 + 4);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&((data.len() * 4) as u64).to_le_bytes());
         out.extend_from_slice(&json);
-        for v in data {
+        for v in &data {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
@@ -310,19 +333,33 @@ impl Artifact {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        let invalid = |e: CodecError| ArtifactError::Header(e.to_string());
+        let mut at = 0;
         let mut pq = header.pq;
-        match &mut pq {
-            Some(p) => p.centroids = data,
-            None if !data.is_empty() => {
-                return Err(ArtifactError::Header("data present without a quantizer".into()));
-            }
-            None => {}
+        if let Some(p) = &mut pq {
+            let n = p.bounds.last().copied().unwrap_or(0).saturating_mul(1usize << p.bits.min(12));
+            let centroids = data.get(..n);
+            p.centroids = centroids
+                .ok_or_else(|| ArtifactError::Header("centroids truncated".into()))?
+                .to_vec();
+            at = n;
+        }
+        let mut klt = header.klt;
+        if let Some(k) = &mut klt {
+            at += k.load_tables(&data[at..]).map_err(invalid)?;
+        }
+        if at != data.len() {
+            return Err(ArtifactError::Header(format!(
+                "{} data values unaccounted for",
+                data.len() - at
+            )));
         }
         let artifact = Artifact {
             scenario: header.scenario,
             model_id: header.model_id,
             subset: header.subset,
             pq,
+            klt,
             id: stored,
         };
         artifact.validate()?;
@@ -339,6 +376,9 @@ impl Artifact {
             // The quantizer's length is checked against the tensors it codes when a body is
             // encoded or decoded.
             self.need_pq()?.validate().map_err(invalid)?;
+        }
+        if self.scenario == Scenario::KltRc {
+            self.need_klt()?.validate().map_err(invalid)?;
         }
         Ok(())
     }

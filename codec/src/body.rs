@@ -10,6 +10,7 @@
 //! | `pq` | the product-quantization codes of the flattened taps, bit-packed LSB first |
 //! | `rs-pq` | the codes of the flattened kept channels |
 //! | `rs-webp` | per layer of kept channels: `min f32`, `max f32`, `len u32`, grey WebP ([`crate::tiles`]) |
+//! | `klt-rc` | one byte (the quantization pass), then range-coded coefficients ([`crate::klt`]) |
 
 use ::image::RgbImage;
 
@@ -45,6 +46,8 @@ pub enum Decoded {
     Image(RgbImage),
     /// Feature maps, for PatchCore directly.
     Features(Vec<FeatureMap>),
+    /// Feature maps already 3x3-pooled (`klt-rc`), for PatchCore without pooling again.
+    PooledFeatures(Vec<FeatureMap>),
 }
 
 fn raw_bytes(maps: &[FeatureMap]) -> Vec<u8> {
@@ -117,6 +120,9 @@ pub fn encode(
             .need_pq()?
             .encode(&flatten(maps))?,
         Scenario::RsWebp => tiles::encode(maps, params.tile_quality)?,
+        Scenario::KltRc => {
+            artifact.ok_or(CodecError::MissingArtifact(scenario))?.need_klt()?.encode(maps)?
+        }
         Scenario::Original | Scenario::Webp => unreachable!("image scenarios returned above"),
     };
     Ok((body, shapes))
@@ -187,6 +193,13 @@ pub fn decode(
             unflatten(pq.decode(body)?, &shapes)?
         }
         Scenario::RsWebp => tiles::decode(body, &shapes)?,
+        Scenario::KltRc => {
+            let klt = artifact.ok_or(CodecError::MissingArtifact(scenario))?.need_klt()?;
+            if klt.shapes() != shapes {
+                return Err(bad(format!("shapes {shapes:?}, the codec codes {:?}", klt.shapes())));
+            }
+            return Ok(Decoded::PooledFeatures(klt.decode(body)?));
+        }
         Scenario::Original | Scenario::Webp => unreachable!("image scenarios returned above"),
     };
     Ok(Decoded::Features(maps))
@@ -302,7 +315,8 @@ mod tests {
 
     fn artifact(scenario: Scenario) -> Option<Artifact> {
         let training: Vec<Vec<FeatureMap>> = (0..12).map(maps).collect();
-        let params = ArtifactParams { pq_sub_quantizers: Some(16), ..Default::default() };
+        let klt = crate::klt::KltParams { steps: vec![4.0, 3.0], ..Default::default() };
+        let params = ArtifactParams { pq_sub_quantizers: Some(16), klt, ..Default::default() };
         scenario.needs_artifact().then(|| Artifact::train(scenario, 9, &training, &params).unwrap())
     }
 
@@ -341,10 +355,11 @@ mod tests {
                 (Scenario::Rs, Decoded::Features(m)) => {
                     assert_eq!(m, a.unwrap().subset.unwrap().apply(&input).unwrap());
                 }
-                (_, Decoded::Features(m)) => {
+                (Scenario::KltRc, Decoded::PooledFeatures(m)) | (_, Decoded::Features(m)) => {
                     assert_eq!(m.iter().map(FeatureMap::shape).collect::<Vec<_>>(), shapes)
                 }
-                (s, d) => panic!("{s}: decoded {d:?}"),
+                (s, Decoded::Image(_)) => panic!("{s} decoded to an image"),
+                (s, Decoded::PooledFeatures(_)) => panic!("{s} decoded to pooled maps"),
             }
             let again = enc.encode(1, &image(), Some(&input)).unwrap();
             assert_eq!(wire::decode(&again).unwrap().0.sequence, 1);

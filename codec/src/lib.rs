@@ -12,6 +12,7 @@
 //! - [`image`]: PNG and lossy WebP for the image scenarios.
 //! - [`rs`], [`pq`], [`tiles`]: the paper's channel sampling, product quantization and
 //!   feature-maps-as-WebP.
+//! - [`klt`] on [`rangecoder`]: `klt-rc`, our codec, which beats the paper's trade-off.
 //! - [`artifact`]: channel subsets and codebooks trained on the server and loaded by edges.
 //!
 //! Plain Rust with no model runtime, so it builds for every target (native, wasm32 in the
@@ -22,7 +23,9 @@ pub mod artifact;
 pub mod bits;
 pub mod body;
 pub mod image;
+pub mod klt;
 pub mod pq;
+pub mod rangecoder;
 pub mod rng;
 pub mod rs;
 pub mod scenario;
@@ -104,6 +107,30 @@ impl FeatureMap {
     /// The `channels x height x width` shape.
     pub fn shape(&self) -> [usize; 3] {
         [self.channels, self.height, self.width]
+    }
+
+    /// The 3x3 mean of every cell (stride 1, zero padding, always divided by 9, as torch's
+    /// `avg_pool2d` with `count_include_pad=True`): PatchCore's local aggregation, and what
+    /// the `klt-rc` codec codes.
+    pub fn avg_pool_3x3(&self) -> FeatureMap {
+        let (h, w) = (self.height, self.width);
+        let mut out = vec![0f32; self.data.len()];
+        for c in 0..self.channels {
+            let src = self.plane(c);
+            let dst = &mut out[c * h * w..(c + 1) * h * w];
+            for y in 0..h {
+                for x in 0..w {
+                    let mut sum = 0f32;
+                    for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                        for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                            sum += src[yy * w + xx];
+                        }
+                    }
+                    dst[y * w + x] = sum / 9.0;
+                }
+            }
+        }
+        FeatureMap { channels: self.channels, height: h, width: w, data: out }
     }
 
     /// Values of one cell plane.

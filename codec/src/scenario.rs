@@ -29,11 +29,14 @@ pub enum Scenario {
     RsPq,
     /// Channel subset (ratio 0.5), each layer quantized to 8 bits and tiled into a lossy WebP.
     RsWebp,
+    /// Ours: pooled taps on a per-layer KLT basis, predicted by the training mean image,
+    /// scalar-quantized and range-coded under a 1,950-byte cap ([`crate::klt`]).
+    KltRc,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Original,
         Scenario::Webp,
         Scenario::Features,
@@ -41,6 +44,7 @@ impl Scenario {
         Scenario::Pq,
         Scenario::RsPq,
         Scenario::RsWebp,
+        Scenario::KltRc,
     ];
 
     /// The scenario's name on the command line, in JSON and on the page.
@@ -53,6 +57,7 @@ impl Scenario {
             Scenario::Pq => "pq",
             Scenario::RsPq => "rs-pq",
             Scenario::RsWebp => "rs-webp",
+            Scenario::KltRc => "klt-rc",
         }
     }
 
@@ -66,6 +71,7 @@ impl Scenario {
             Scenario::Pq => 5,
             Scenario::RsPq => 6,
             Scenario::RsWebp => 7,
+            Scenario::KltRc => 8,
         }
     }
 
@@ -82,7 +88,10 @@ impl Scenario {
     /// Whether the edge needs an artifact trained on the server (a channel subset or a
     /// codebook) before it can encode.
     pub fn needs_artifact(self) -> bool {
-        matches!(self, Scenario::Rs | Scenario::Pq | Scenario::RsPq | Scenario::RsWebp)
+        matches!(
+            self,
+            Scenario::Rs | Scenario::Pq | Scenario::RsPq | Scenario::RsWebp | Scenario::KltRc
+        )
     }
 }
 
@@ -128,7 +137,7 @@ mod tests {
     #[test]
     fn unknown_name_is_named_in_the_error() {
         let err = "jpeg".parse::<Scenario>().unwrap_err().to_string();
-        assert!(err.contains("\"jpeg\"") && err.contains("rs-webp"), "{err}");
+        assert!(err.contains("\"jpeg\"") && err.contains("klt-rc"), "{err}");
     }
 
     #[test]

@@ -15,11 +15,18 @@
 //!
 //! The scenarios, encoders and the wire format live in `patchwire-codec`, shared with the
 //! server; this crate re-exports what an edge needs of it.
-#![forbid(unsafe_code)]
+// No unsafe code of ours anywhere; the WASI build is exempt only because wit-bindgen's
+// generated glue (component.rs) needs it.
+#![cfg_attr(not(target_os = "wasi"), forbid(unsafe_code))]
 
 pub mod backbone;
 pub mod preprocess;
 pub mod stage;
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod browser;
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+pub mod component;
 
 pub use backbone::TapModel;
 pub use patchwire_codec::{self as codec, CodecError, FeatureMap, Scenario};

@@ -175,6 +175,51 @@ impl EdgeStage {
         self.finish(resized, resize_ms)
     }
 
+    /// Processes the next frame from packed 8-bit RGB pixels, row-major.
+    ///
+    /// # Errors
+    /// [`EdgeError::Size`] when `rgb` is not `width * height * 3` bytes, or as
+    /// [`EdgeStage::process_rgb`].
+    pub fn process_rgb_bytes(
+        &mut self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<EdgeOutput, EdgeError> {
+        let sequence = self.sequence;
+        let out = self.process_rgb_bytes_as(rgb, width, height, sequence)?;
+        self.sequence = self.sequence.wrapping_add(1);
+        Ok(out)
+    }
+
+    /// Processes packed RGB pixels as frame number `sequence`, leaving the edge's own
+    /// counter alone (for hosts that number frames across component swaps).
+    ///
+    /// # Errors
+    /// As [`EdgeStage::process_rgb_bytes`].
+    pub fn process_rgb_bytes_as(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        sequence: u32,
+    ) -> Result<EdgeOutput, EdgeError> {
+        let start = Instant::now();
+        let expected = width as usize * height as usize * 3;
+        if rgb.len() != expected || expected == 0 {
+            return Err(EdgeError::Size(format!(
+                "{width}x{height} RGB needs {expected} bytes, got {}",
+                rgb.len()
+            )));
+        }
+        let img = RgbImage::from_raw(width, height, rgb.to_vec())
+            .ok_or_else(|| EdgeError::Size("RGB buffer".into()))?;
+        let resized = preprocess::resize_224(&img)?;
+        let resize_ms = ms_since(start);
+        let (payload, extract_ms, encode_ms) = self.encode_224(sequence, &resized)?;
+        Ok(EdgeOutput { payload, sequence, times: EdgeTimes { resize_ms, extract_ms, encode_ms } })
+    }
+
     /// Processes the next frame from RGBA pixels (a canvas's `ImageData`), row-major.
     ///
     /// # Errors

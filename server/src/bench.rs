@@ -37,7 +37,7 @@ pub fn embed_test_set(pipeline: &Pipeline<'_>, samples: &[Sample]) -> Result<Emb
     let mut set = EmbeddedTestSet { patches: Vec::new(), labels: Vec::new(), masks: Vec::new() };
     for sample in samples {
         let processed = pipeline.process(&dataset::load_image(&sample.path)?)?;
-        set.patches.push(embed::embed(&processed.features));
+        set.patches.push(embed::embed_with(&processed.features, processed.pooling));
         set.labels.push(sample.anomalous);
         set.masks.push(dataset::load_mask(sample)?);
         pb.inc(1);

@@ -97,8 +97,8 @@ pub fn extract_training(pipeline: &Pipeline<'_>, samples: &[Sample]) -> Result<T
     let mut shape = None;
     for sample in samples {
         let img = dataset::load_image(&sample.path)?;
-        let processed = pipeline.process(&img)?;
-        let embedded = embed::embed(&processed.features);
+        let processed = pipeline.process_training(&img)?;
+        let embedded = embed::embed_with(&processed.features, processed.pooling);
         let channels: Vec<usize> = processed.features.iter().map(|f| f.channels).collect();
         let this = (embed::grid_of(&processed.features), channels, embedded.ncols());
         match &shape {
@@ -153,6 +153,7 @@ pub fn fit(
         wire_shapes: pipeline.expected().shapes.clone(),
         encode: pipeline.encode_params(),
         threshold: None,
+        bank: pipeline.bank_source(),
     };
     Trained {
         model,
@@ -209,7 +210,7 @@ pub fn test(pipeline: &Pipeline<'_>, model: &PatchCore, samples: &[Sample]) -> R
     for sample in samples {
         let img = dataset::load_image(&sample.path)?;
         let mut processed = pipeline.process(&img)?;
-        let embedded = embed::embed(&processed.features);
+        let embedded = embed::embed_with(&processed.features, processed.pooling);
         ensure!(
             embedded.ncols() == model.bank().ncols(),
             "{}: {} feature dims, the model has {}",
@@ -292,6 +293,8 @@ pub struct ScenarioReport {
     pub bank_bytes: usize,
     /// Nearest-neighbour search used.
     pub knn: KnnMethod,
+    /// What the memory bank was built from.
+    pub bank: crate::pipeline::BankSource,
     /// Mean milliseconds to send one payload over the link.
     pub tx_ms: f64,
     /// Mean end-to-end milliseconds: scaled edge time, transmission and server time.
@@ -357,6 +360,7 @@ pub fn report_line(
     link: &LinkModel,
 ) -> Result<ScenarioReport> {
     Ok(ScenarioReport {
+        bank: trained.header.bank,
         tx_ms: link.tx_ms(run.payload_bytes),
         total_ms: link.total_ms(&run.times, run.payload_bytes),
         name: pipeline.scenario.to_string(),

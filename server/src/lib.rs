@@ -12,6 +12,7 @@ pub mod bench;
 pub mod dataset;
 pub mod eval;
 pub mod figures;
+pub mod gateway;
 pub mod metrics;
 pub mod npy;
 pub mod patchcore;

@@ -12,7 +12,7 @@ use patchwire_server::backbones::{self, Backbone, BackboneConfig};
 use patchwire_server::dataset::{self, FolderOptions};
 use patchwire_server::eval::{self, Report};
 use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file};
-use patchwire_server::pipeline::Pipeline;
+use patchwire_server::pipeline::{BankSource, Pipeline};
 use patchwire_server::{bench, report};
 
 #[derive(Parser)]
@@ -202,9 +202,25 @@ struct ModelArgs {
     /// PQ sub-quantizers (default one per 98 values: 976 for the full vector).
     #[arg(long)]
     pq_sub_quantizers: Option<usize>,
+    /// What the memory bank is built from (default: raw for klt-rc, decoded otherwise).
+    #[arg(long, value_enum)]
+    bank: Option<BankSource>,
+    /// `klt-rc`: most body bytes per image.
+    #[arg(long, default_value_t = 1950)]
+    klt_cap: usize,
+    /// `klt-rc`: base quantization steps of the three layers.
+    #[arg(long, value_delimiter = ',', default_value = "4,3,3")]
+    klt_steps: Vec<f64>,
 }
 
 impl ModelArgs {
+    fn bank_of<'a>(&self, pipeline: Pipeline<'a>) -> Pipeline<'a> {
+        match self.bank {
+            Some(bank) => pipeline.with_bank(bank),
+            None => pipeline,
+        }
+    }
+
     fn encode(&self) -> EncodeParams {
         EncodeParams { webp_quality: self.webp_quality, tile_quality: self.tile_quality }
     }
@@ -215,6 +231,11 @@ impl ModelArgs {
             pq_bits: self.pq_bits,
             pq_sub_quantizers: self.pq_sub_quantizers,
             seed,
+            klt: patchwire_codec::klt::KltParams {
+                steps: self.klt_steps.clone(),
+                cap: self.klt_cap,
+                ..Default::default()
+            },
         }
     }
 
@@ -319,7 +340,13 @@ fn run(cli: Cli) -> Result<()> {
                     } else {
                         let params = model.artifact_params(data.seed);
                         let artifact = eval::train_artifact(sc, &edge, &dataset.train, &params)?;
-                        pipeline = Pipeline::new(sc, &edge, &server, model.encode(), artifact)?;
+                        pipeline = model.bank_of(Pipeline::new(
+                            sc,
+                            &edge,
+                            &server,
+                            model.encode(),
+                            artifact,
+                        )?);
                         trained = eval::train(
                             &pipeline,
                             &dataset.train,
@@ -373,7 +400,8 @@ fn bench(which: BenchCommand) -> Result<()> {
             let (edge, server) = model.backbones()?;
             let params = model.artifact_params(data.seed);
             let artifact = eval::train_artifact(scenario, &edge, &dataset.train, &params)?;
-            let pipeline = Pipeline::new(scenario, &edge, &server, model.encode(), artifact)?;
+            let pipeline =
+                model.bank_of(Pipeline::new(scenario, &edge, &server, model.encode(), artifact)?);
             let rows = bench::knn(&pipeline, &dataset, &model.patchcore(data.seed), &sizes)?;
             let exact = |rows: &[bench::KnnRow], bank| {
                 rows.iter().find(|r| r.bank_rows == bank && r.method == KnnMethod::Exact).cloned()

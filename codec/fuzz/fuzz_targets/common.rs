@@ -26,7 +26,8 @@ pub fn artifacts() -> &'static Vec<Artifact> {
     CELL.get_or_init(|| {
         let mut rng = SplitMix64::new(7);
         let training: Vec<Vec<FeatureMap>> = (0..8).map(|_| maps(&mut rng)).collect();
-        let params = ArtifactParams { pq_sub_quantizers: Some(8), ..Default::default() };
+        let klt = patchwire_codec::klt::KltParams { steps: vec![1.0, 1.0], ..Default::default() };
+        let params = ArtifactParams { pq_sub_quantizers: Some(8), klt, ..Default::default() };
         Scenario::ALL
             .into_iter()
             .filter(|s| s.needs_artifact())

@@ -14,44 +14,38 @@ pub fn grid_of(layers: &[FeatureMap]) -> (usize, usize) {
 
 /// Embeds one image's layers into an `h*w x sum(C)` matrix, row = `y * w + x`.
 pub fn embed(layers: &[FeatureMap]) -> Array2<f32> {
+    embed_with(layers, Pooling::Pool)
+}
+
+/// Whether [`embed_with`] still has to apply the 3x3 average pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    /// Raw maps: pool them (NOTES.md step 1).
+    Pool,
+    /// Maps that arrive pooled already (the `klt-rc` codec codes pooled maps).
+    AlreadyPooled,
+}
+
+/// [`embed`], for maps that may already be pooled.
+pub fn embed_with(layers: &[FeatureMap], pooling: Pooling) -> Array2<f32> {
     let (h, w) = grid_of(layers);
     let dim: usize = layers.iter().map(|l| l.channels).sum();
     let mut out = Array2::<f32>::zeros((h * w, dim));
 
     let mut offset = 0;
     for layer in layers {
-        let pooled = avg_pool_3x3(layer);
+        let pooled = match pooling {
+            Pooling::Pool => std::borrow::Cow::Owned(layer.avg_pool_3x3()),
+            Pooling::AlreadyPooled => std::borrow::Cow::Borrowed(layer),
+        };
         for c in 0..layer.channels {
-            let plane =
-                &pooled[c * layer.height * layer.width..(c + 1) * layer.height * layer.width];
+            let plane = pooled.plane(c);
             let up = bilinear(plane, layer.height, layer.width, h, w);
             for (row, v) in up.into_iter().enumerate() {
                 out[[row, offset + c]] = v;
             }
         }
         offset += layer.channels;
-    }
-    out
-}
-
-/// 3x3 mean over each cell's neighbourhood, zeros outside, always divided by 9.
-fn avg_pool_3x3(layer: &FeatureMap) -> Vec<f32> {
-    let (h, w) = (layer.height, layer.width);
-    let mut out = vec![0f32; layer.data.len()];
-    for c in 0..layer.channels {
-        let src = &layer.data[c * h * w..(c + 1) * h * w];
-        let dst = &mut out[c * h * w..(c + 1) * h * w];
-        for y in 0..h {
-            for x in 0..w {
-                let mut sum = 0f32;
-                for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                        sum += src[yy * w + xx];
-                    }
-                }
-                dst[y * w + x] = sum / 9.0;
-            }
-        }
     }
     out
 }
@@ -96,7 +90,7 @@ mod tests {
     fn pool_divides_by_nine_at_borders() {
         let layer = FeatureMap::new(1, 2, 2, vec![9.0; 4]).unwrap();
         // Every cell sees the 4 real cells and 5 zero-padded ones.
-        assert_eq!(avg_pool_3x3(&layer), vec![4.0; 4]);
+        assert_eq!(layer.avg_pool_3x3().data, vec![4.0; 4]);
     }
 
     #[test]

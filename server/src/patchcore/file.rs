@@ -58,6 +58,8 @@ pub struct ModelHeader {
     pub encode: patchwire_codec::body::EncodeParams,
     /// Image score above which an image is called defective, if calibrated.
     pub threshold: Option<f32>,
+    /// What the bank was built from.
+    pub bank: crate::pipeline::BankSource,
 }
 
 /// Why a model file was refused.
@@ -245,6 +247,7 @@ mod tests {
             wire_shapes: vec![[4, 56, 56]],
             encode: Default::default(),
             threshold: Some(1.5),
+            bank: crate::pipeline::BankSource::Decoded,
         };
         ModelFile { header, bank, artifact: None }
     }
