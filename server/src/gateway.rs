@@ -155,7 +155,8 @@ impl ComponentHost {
                 return Ok(Compiled { component, sha256 });
             }
         }
-        let native = wt(self.engine.precompile_component(wasm)).context("compiling the component")?;
+        let native =
+            wt(self.engine.precompile_component(wasm)).context("compiling the component")?;
         if let Some(path) = &cached {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).ok();
@@ -177,8 +178,9 @@ impl ComponentHost {
     pub fn instantiate(&self, compiled: &Compiled, setup: &EdgeSetup) -> Result<EdgeInstance> {
         let state = HostState { ctx: WasiCtx::builder().build(), table: ResourceTable::new() };
         let mut store = Store::new(&self.engine, state);
-        let bindings = wt(EdgeComponent::instantiate(&mut store, &compiled.component, &self.linker))
-            .context("the component does not implement patchwire:edge/edge-component")?;
+        let bindings =
+            wt(EdgeComponent::instantiate(&mut store, &compiled.component, &self.linker))
+                .context("the component does not implement patchwire:edge/edge-component")?;
         let stage = bindings.patchwire_edge_stage();
         let version = stage.call_version(&mut store)?;
         let config = wit::Config {

@@ -72,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// The gateway: runs the edge stage as a WebAssembly component in wasmtime.
+    Gateway {
+        #[command(subcommand)]
+        which: GatewayCommand,
+    },
     /// Write the edge backbone's taps, masks and labels of a category as .npy files, for
     /// experiments outside Rust (float32, C order; one file per split and layer).
     DumpFeatures {
@@ -147,6 +152,57 @@ enum BenchCommand {
         out: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Feed frames to a component at a rate and collect its payloads; replace the component
+    /// while running when the watched file changes.
+    Run {
+        /// The edge component (`wasm32-wasip2` build of edge-wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Watch the component file and take over new versions between frames.
+        #[arg(long)]
+        watch: bool,
+        /// A folder of images, or a numbered file sequence such as `cam/frame-{}.png`.
+        #[arg(long)]
+        frames: PathBuf,
+        /// Frames per second (0: as fast as possible).
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+        /// Stop after this many frames (default: all).
+        #[arg(long)]
+        count: Option<usize>,
+        /// A trained model file: its scenario, encoder settings and artifact set up the edge.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The scenario, when no model file is given (image and raw-feature scenarios only).
+        #[arg(long, default_value = "features")]
+        scenario: Scenario,
+        /// The edge model's ONNX file (default: the prepared MobileNetV2).
+        #[arg(long)]
+        edge_model: Option<PathBuf>,
+        /// Write payloads here as NNNNNNNN.pwir.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Append one JSON line per event (frame, swap, refusal) to this file.
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Folder for compiled native code of components.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Stamp a version into a built component's version slot, in place of the old one.
+    Stamp {
+        /// The version string (at most 36 bytes).
+        #[arg(long)]
+        version: String,
+        /// The component.
+        input: PathBuf,
+        /// Where to write the stamped copy.
+        output: PathBuf,
     },
 }
 
@@ -381,6 +437,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench { which } => bench(which),
+        Command::Gateway { which } => gateway(which),
         Command::DumpFeatures { data, out, model } => {
             let [category] = data.categories()? else {
                 bail!("dump-features takes one --category")
@@ -652,6 +709,104 @@ fn parse_scenarios(names: &[String]) -> Result<Vec<Scenario>> {
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("patchwire {}", args.join(" "))
+}
+
+fn gateway(which: GatewayCommand) -> Result<()> {
+    use patchwire_server::gateway::{self as gw, ComponentHost, EdgeSetup};
+    match which {
+        GatewayCommand::Stamp { version, input, output } => {
+            let mut wasm =
+                std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            gw::stamp(&mut wasm, &version)?;
+            std::fs::write(&output, wasm)
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!("{} stamped {version:?} -> {}", input.display(), output.display());
+            Ok(())
+        }
+        GatewayCommand::Run {
+            component,
+            watch,
+            frames,
+            rate,
+            count,
+            model,
+            scenario,
+            edge_model,
+            out,
+            log,
+            cache,
+        } => {
+            let (scenario, encode, artifact) = match &model {
+                Some(path) => {
+                    let file = eval::read_model(path)?;
+                    (file.header.scenario, file.header.encode, file.artifact.map(|a| a.to_bytes()))
+                }
+                None if scenario.needs_artifact() => {
+                    bail!(
+                        "scenario {scenario} needs an artifact: pass --model with a model trained for it"
+                    )
+                }
+                None => (scenario, EncodeParams::default(), None),
+            };
+            let edge_model = edge_model
+                .unwrap_or_else(|| patchwire_server::models_dir().join("mobilenet_v2.onnx"));
+            let model_bytes = if scenario.sends_image() {
+                None
+            } else {
+                Some(
+                    std::fs::read(&edge_model)
+                        .with_context(|| format!("reading edge model {}", edge_model.display()))?,
+                )
+            };
+            let setup = EdgeSetup { scenario, encode, model: model_bytes, artifact };
+            let host = std::sync::Arc::new(ComponentHost::new(cache)?);
+            let wasm = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            eprintln!("compiling {} ({:.1} MB)...", component.display(), wasm.len() as f64 / 1e6);
+            let first = gw::validate(&host, &wasm, &setup, None, &component.display().to_string())
+                .with_context(|| {
+                    format!("the starting component {} was refused", component.display())
+                })?;
+            let mut first = first.instance;
+            let model_id = first.model_id()?;
+            eprintln!("running component version {:?}, scenario {scenario}", first.version());
+
+            let (tx, rx) = std::sync::mpsc::channel();
+            if watch {
+                gw::spawn_watcher(
+                    host.clone(),
+                    component.clone(),
+                    setup.clone(),
+                    model_id,
+                    tx.clone(),
+                );
+            }
+            let mut files = gw::frame_files(&frames)?;
+            if let Some(n) = count {
+                files.truncate(n);
+            }
+            let mut log_file = match &log {
+                Some(p) => Some(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .with_context(|| format!("opening {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let mut opts =
+                gw::RunOptions { component, watch, frames: files, rate, setup, out, sink: None };
+            gw::run(&host, first, &mut opts, &rx, &mut |event| {
+                let line = serde_json::to_string(event).unwrap_or_default();
+                if let Some(f) = &mut log_file {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
+                println!("{line}");
+            })
+        }
+    }
 }
 
 /// Writes `out/NAME.json` and `out/NAME.md` and prints the Markdown.
