@@ -4,7 +4,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 
 step() { printf '\n== test: %s\n' "$*"; }
 

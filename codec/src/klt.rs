@@ -24,6 +24,9 @@
 //! trained on normal images snap defects onto normal codes, and scalar quantization of a
 //! prediction residual does not. See the README's codec section for the numbers.
 
+// Matrix code: indices name rows, columns and cells, which iterator chains would hide.
+#![allow(clippy::needless_range_loop)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::rangecoder::{self, CONTEXTS_PER_SET, Layout};
@@ -210,7 +213,8 @@ impl KltCodec {
     pub fn train(training: &[Vec<FeatureMap>], params: &KltParams) -> Result<Self, CodecError> {
         let first =
             training.first().ok_or_else(|| CodecError::Param("no training images".into()))?;
-        if params.steps.len() != first.len() || params.steps.iter().any(|&s| !(s > 0.0)) {
+        if params.steps.len() != first.len() || params.steps.iter().any(|&s| s.is_nan() || s <= 0.0)
+        {
             return Err(CodecError::Param(format!(
                 "{} positive steps needed, got {:?}",
                 first.len(),

@@ -424,6 +424,9 @@ pub enum Event {
     },
 }
 
+/// Sends a payload to the server; returns its answer.
+pub type Sink = Box<dyn FnMut(&[u8]) -> Result<String> + Send>;
+
 /// How a gateway runs.
 pub struct RunOptions {
     /// The component to start with; watched for replacements when `watch` is set.
@@ -438,8 +441,8 @@ pub struct RunOptions {
     pub setup: EdgeSetup,
     /// Where to write payloads as `NNNNNNNN.pwir`.
     pub out: Option<PathBuf>,
-    /// Where to send payloads: called with the payload, returns the server's answer.
-    pub sink: Option<Box<dyn FnMut(&[u8]) -> Result<String> + Send>>,
+    /// Where to send payloads.
+    pub sink: Option<Sink>,
 }
 
 /// New components arrive here from the watcher and the HTTP push endpoint.
@@ -489,13 +492,11 @@ pub fn spawn_watcher(
 /// # Errors
 /// Only when the starting component cannot run; frame failures are events.
 pub fn run(
-    host: &ComponentHost,
     first: EdgeInstance,
     opts: &mut RunOptions,
     candidates: &std::sync::mpsc::Receiver<std::result::Result<Candidate, (String, String)>>,
     log: &mut dyn FnMut(&Event),
 ) -> Result<()> {
-    let _ = host;
     let mut live = first;
     if let Some(dir) = &opts.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -676,11 +676,11 @@ fn write_paper_tables(dir: &Path, reports: &[Report]) -> Result<()> {
         md.push('\n');
         md += &report::paper_tables(r);
     }
-    if reports.len() > 1 {
-        if let Some(mean) = report::mean_report(reports) {
-            md.push('\n');
-            md += &report::paper_tables(&mean);
-        }
+    if reports.len() > 1
+        && let Some(mean) = report::mean_report(reports)
+    {
+        md.push('\n');
+        md += &report::paper_tables(&mean);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("tables.md");
@@ -797,7 +797,7 @@ fn gateway(which: GatewayCommand) -> Result<()> {
             };
             let mut opts =
                 gw::RunOptions { component, watch, frames: files, rate, setup, out, sink: None };
-            gw::run(&host, first, &mut opts, &rx, &mut |event| {
+            gw::run(first, &mut opts, &rx, &mut |event| {
                 let line = serde_json::to_string(event).unwrap_or_default();
                 if let Some(f) = &mut log_file {
                     use std::io::Write;

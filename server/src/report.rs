@@ -93,19 +93,6 @@ pub fn delta_pct(x: f64, base: f64) -> String {
     format!("{:+.1}%", (x / base - 1.0) * 100.0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_a_table() {
-        let t = table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
-        assert_eq!(t, "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
-        assert_eq!(delta_pct(0.9, 1.0), "-10.0%");
-        assert_eq!(delta_pct(1.0, 0.0), "n/a");
-    }
-}
-
 /// The mean over categories of each scenario's figures, as one report named `mean of N`.
 /// Scenarios missing from some category are averaged over the categories that have them.
 pub fn mean_report(reports: &[crate::eval::Report]) -> Option<crate::eval::Report> {
@@ -245,4 +232,17 @@ pub fn paper_tables(report: &crate::eval::Report) -> String {
     );
     out += &table(&["scenario", "payload B", "payload kB", "Tx ms", "total ms", "Δ total"], &t3);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_table() {
+        let t = table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
+        assert_eq!(t, "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
+        assert_eq!(delta_pct(0.9, 1.0), "-10.0%");
+        assert_eq!(delta_pct(1.0, 0.0), "n/a");
+    }
 }
