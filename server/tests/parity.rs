@@ -6,7 +6,11 @@
 //! For every scenario they must agree: same headers; identical bytes where the encoder is
 //! integer arithmetic on identical inputs (`original`, and `webp`, whose payloads must at least
 //! decode to the same pixels); and decoded features within float tolerance where the edge
-//! model runs (tract's wasm SIMD kernels round differently from its native ones).
+//! model runs: tract's wasm SIMD kernels round differently from its native ones (measured:
+//! about 2e-6 of the tensor's scale). The quantizing encoders (`pq`, `rs-pq`, `rs-webp`,
+//! `klt-rc`) can turn such a difference into a different level or code, which a lossy WebP then
+//! amplifies; for them, what one host decodes must differ from what another decodes by no more
+//! than the codec's own error on that frame.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,8 +169,27 @@ fn relative_diff(a: &[FeatureMap], b: &[FeatureMap]) -> f32 {
     worst / scale
 }
 
+/// What the native encoder was given, as the server decodes it: the taps, after the channel
+/// subset, pooled for `klt-rc`.
+fn reference(case: &Case, frame: &RgbImage, model: &[u8]) -> Vec<FeatureMap> {
+    let config = EdgeConfig { scenario: Scenario::Features, ..EdgeConfig::default() };
+    let stage = EdgeStage::new(&config, Some(model), None).unwrap();
+    let img = patchwire_edge::preprocess::resize_224(frame).unwrap();
+    let maps = stage.extract(&img).unwrap().unwrap();
+    let maps = match case.artifact.as_ref().and_then(|a| a.subset.as_ref()) {
+        Some(subset) => subset.apply(&maps).unwrap(),
+        None => maps,
+    };
+    if case.scenario == Scenario::KltRc {
+        maps.iter().map(FeatureMap::avg_pool_3x3).collect()
+    } else {
+        maps
+    }
+}
+
 /// Checks `other` against the native payload; returns whether the bytes were identical.
-fn agree(case: &Case, native: &[u8], other: &[u8], host: &str) -> bool {
+/// `truth` is what the native encoder was given (see [`reference`]).
+fn agree(case: &Case, native: &[u8], other: &[u8], truth: &[FeatureMap], host: &str) -> bool {
     let (h1, d1) = decode(case, native);
     let (h2, d2) = decode(case, other);
     assert_eq!(h1, h2, "{}: {host} header differs from native", case.scenario);
@@ -179,8 +202,17 @@ fn agree(case: &Case, native: &[u8], other: &[u8], host: &str) -> bool {
         (s, Decoded::Features(a), Decoded::Features(b))
         | (s, Decoded::PooledFeatures(a), Decoded::PooledFeatures(b)) => {
             let d = relative_diff(&a, &b);
-            eprintln!("{s}: {host} relative difference {d:.2e}, identical bytes {identical}");
-            assert!(d <= 1e-4, "{s}: {host} features differ by {d:.2e} of their scale");
+            let bound = match s {
+                Scenario::Features | Scenario::Rs => 1e-4,
+                _ => relative_diff(truth, &a),
+            };
+            eprintln!(
+                "{s}: {host} differs by {d:.2e} of the scale (bound {bound:.2e}), identical bytes {identical}"
+            );
+            assert!(
+                d <= bound,
+                "{s}: {host} features differ by {d:.2e} of their scale, bound {bound:.2e}"
+            );
         }
         (s, _, _) => panic!("{s}: {host} decoded to another kind of body"),
     }
@@ -201,8 +233,13 @@ fn parity_of_native_wasmtime_and_browser_builds_on_real_images() {
         let ours = native(&frames, case, &model);
         let theirs = component(&host, &wasm, &frames, case, &model);
         for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-            let same_wasm = agree(case, a, b, "wasmtime");
-            let same_web = agree(case, a, &from_browser[&(case.scenario, i)], "browser");
+            let truth = if case.scenario.sends_image() {
+                Vec::new()
+            } else {
+                reference(case, &frames[i], &model)
+            };
+            let same_wasm = agree(case, a, b, &truth, "wasmtime");
+            let same_web = agree(case, a, &from_browser[&(case.scenario, i)], &truth, "browser");
             eprintln!(
                 "{} frame {i}: identical bytes wasmtime {same_wasm}, browser {same_web}",
                 case.scenario
