@@ -332,3 +332,90 @@ pub fn webp(
     }
     Ok(rows)
 }
+
+/// One stage of one scenario, natively and in wasmtime.
+#[derive(Clone, Debug, Serialize)]
+pub struct EdgeRow {
+    /// Scenario.
+    pub scenario: String,
+    /// `extract` (the edge model) or `encode` (the scenario's encoder and envelope).
+    pub stage: String,
+    /// Mean milliseconds natively.
+    pub native_ms: f64,
+    /// Mean milliseconds in wasmtime, SIMD build.
+    pub wasm_simd_ms: f64,
+    /// Mean milliseconds in wasmtime, scalar build, if one was given.
+    pub wasm_scalar_ms: Option<f64>,
+}
+
+/// Edge-stage times natively and in wasmtime, on the same frames, in one run.
+///
+/// `artifacts` holds one per scenario that needs one; `runs` frames are timed per scenario
+/// after one warm-up frame.
+///
+/// # Errors
+/// A component that does not run.
+pub fn edge(
+    host: &crate::gateway::ComponentHost,
+    simd: &[u8],
+    scalar: Option<&[u8]>,
+    frames: &[image::RgbImage],
+    model: &[u8],
+    artifacts: &[(patchwire_codec::Scenario, Option<patchwire_codec::Artifact>)],
+) -> Result<Vec<EdgeRow>> {
+    use crate::gateway::EdgeSetup;
+    use patchwire_edge::{EdgeConfig, EdgeStage};
+
+    ensure!(frames.len() >= 2, "give at least two frames (one warms up)");
+    let components: Vec<crate::gateway::Compiled> =
+        std::iter::once(simd).chain(scalar).map(|w| host.compile(w)).collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    for (scenario, artifact) in artifacts {
+        let artifact_bytes = artifact.as_ref().map(patchwire_codec::Artifact::to_bytes);
+        let config = EdgeConfig { scenario: *scenario, ..EdgeConfig::default() };
+        let stage = EdgeStage::new(&config, Some(model), artifact_bytes.as_deref())?;
+        let mut native = (0.0, 0.0);
+        for (i, f) in frames.iter().enumerate() {
+            let out = stage.process_rgb_bytes_as(f.as_raw(), f.width(), f.height(), i as u32)?;
+            if i > 0 {
+                native.0 += out.times.extract_ms;
+                native.1 += out.times.encode_ms;
+            }
+        }
+        let setup = EdgeSetup {
+            scenario: *scenario,
+            encode: Default::default(),
+            model: Some(model.to_vec()),
+            artifact: artifact_bytes,
+        };
+        let mut wasm = Vec::new();
+        for compiled in &components {
+            let mut edge = host.instantiate(compiled, &setup)?;
+            let mut t = (0.0, 0.0);
+            for (i, f) in frames.iter().enumerate() {
+                let out = edge.process(f.as_raw(), f.width(), f.height(), i as u32)?;
+                if i > 0 {
+                    t.0 += out.extract_ms;
+                    t.1 += out.encode_ms;
+                }
+            }
+            wasm.push(t);
+        }
+        let n = (frames.len() - 1) as f64;
+        let stages: &[(&str, fn((f64, f64)) -> f64)] = if scenario.sends_image() {
+            &[("encode", |t| t.1)]
+        } else {
+            &[("extract", |t| t.0), ("encode", |t| t.1)]
+        };
+        for (name, pick) in stages {
+            rows.push(EdgeRow {
+                scenario: scenario.to_string(),
+                stage: name.to_string(),
+                native_ms: pick(native) / n,
+                wasm_simd_ms: pick(wasm[0]) / n,
+                wasm_scalar_ms: wasm.get(1).map(|&t| pick(t) / n),
+            });
+        }
+    }
+    Ok(rows)
+}

@@ -154,6 +154,7 @@ pub fn fit(
         encode: pipeline.encode_params(),
         threshold: None,
         bank: pipeline.bank_source(),
+        calibration: None,
     };
     Trained {
         model,
@@ -175,6 +176,69 @@ pub fn train(
 ) -> Result<Trained> {
     let training = extract_training(pipeline, samples)?;
     Ok(fit(pipeline, &training, config, knn))
+}
+
+/// How a model's threshold was calibrated.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Calibration {
+    /// Good training images held out of the bank and scored.
+    pub held_out: usize,
+    /// The quantile of their image scores taken as the threshold (1 = the highest).
+    pub quantile: f64,
+    /// Their image scores, lowest first.
+    pub scores: Vec<f32>,
+}
+
+/// The `q`-quantile of sorted scores, by the nearest rank at or above it.
+fn quantile(sorted: &[f32], q: f64) -> f32 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Trains like [`train`], holding a seeded `holdout` share (at least three) of the good
+/// training images out of the bank, and sets the threshold to the `q`-quantile of their
+/// image scores: with `q = 1`, the highest score a good part got.
+///
+/// A good image scoring above the threshold is then a false alarm at a rate of roughly
+/// `1 / (held_out + 1)`; MVTec AD has no defective training images, so an F1-optimal point
+/// cannot be found without touching the test set.
+///
+/// # Errors
+/// Too few training images, or as [`train`].
+pub fn train_calibrated(
+    pipeline: &Pipeline<'_>,
+    samples: &[Sample],
+    config: &PatchCoreConfig,
+    knn: KnnMethod,
+    holdout: f64,
+    q: f64,
+) -> Result<Trained> {
+    ensure!(
+        (0.0..1.0).contains(&holdout) && holdout > 0.0,
+        "hold-out share {holdout} must be in (0, 1)"
+    );
+    ensure!(q > 0.0 && q <= 1.0, "threshold quantile {q} must be in (0, 1]");
+    let n_hold = ((samples.len() as f64 * holdout).round() as usize).max(3);
+    ensure!(
+        samples.len() > n_hold + 1,
+        "{} training images are too few to hold {n_hold} out",
+        samples.len()
+    );
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    patchwire_codec::rng::SplitMix64::new(config.seed ^ 0xCA1B).shuffle(&mut order);
+    let (held, fit_on) = order.split_at(n_hold);
+    let pick = |ix: &[usize]| -> Vec<Sample> {
+        let mut ix = ix.to_vec();
+        ix.sort_unstable();
+        ix.iter().map(|&i| samples[i].clone()).collect()
+    };
+    let mut trained = train(pipeline, &pick(fit_on), config, knn)?;
+    let run = test(pipeline, &trained.model, &pick(held))?;
+    let mut scores = run.scores;
+    scores.sort_by(f32::total_cmp);
+    trained.header.threshold = Some(quantile(&scores, q));
+    trained.header.calibration = Some(Calibration { held_out: n_hold, quantile: q, scores });
+    Ok(trained)
 }
 
 /// Scores and ground truth of a test set.

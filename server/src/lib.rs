@@ -13,11 +13,14 @@ pub mod dataset;
 pub mod eval;
 pub mod figures;
 pub mod gateway;
+pub mod heatmap;
 pub mod metrics;
 pub mod npy;
 pub mod patchcore;
 pub mod pipeline;
 pub mod report;
+pub mod service;
+pub mod store;
 
 use std::path::PathBuf;
 

@@ -38,6 +38,12 @@ enum Command {
         /// Where to write the model file.
         #[arg(long)]
         out: PathBuf,
+        /// Share of good training images held out to calibrate the threshold.
+        #[arg(long, default_value_t = 0.1)]
+        holdout: f64,
+        /// Quantile of the held-out images' scores taken as the threshold (1 = the highest).
+        #[arg(long, default_value_t = 1.0)]
+        threshold_quantile: f64,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -71,6 +77,36 @@ enum Command {
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
+    },
+    /// The inspection service: HTTP API, camera page, fleet view, SQLite store.
+    Serve {
+        /// A trained model file; repeat for each scenario to serve.
+        #[arg(long = "model", required = true)]
+        models: Vec<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The SQLite store (created if missing).
+        #[arg(long, default_value = "out/patchwire.sqlite")]
+        db: PathBuf,
+        /// Verdict threshold for every model, instead of each model's calibrated one.
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Register this device (or give it a new token) and print its page URL.
+        #[arg(long)]
+        device: Option<String>,
+        /// Token for device administration (default: a random one, printed).
+        #[arg(long, env = "PATCHWIRE_ADMIN_TOKEN")]
+        admin_token: Option<String>,
+        /// The page folder (default: www/ in the repository).
+        #[arg(long)]
+        www: Option<PathBuf>,
+        /// Server backbone, as the image-scenario models were trained with.
+        #[arg(long, default_value = backbones::DEFAULT_SERVER_BACKBONE)]
+        server_backbone: String,
+        /// Nearest-neighbour search.
+        #[arg(long, value_enum, default_value_t = KnnMethod::Exact)]
+        knn: KnnMethod,
     },
     /// The gateway: runs the edge stage as a WebAssembly component in wasmtime.
     Gateway {
@@ -125,6 +161,23 @@ enum BenchCommand {
         /// Folder of prepared ONNX models.
         #[arg(long)]
         models: Option<PathBuf>,
+    },
+    /// The edge stage natively and in wasmtime (SIMD, and scalar when given), per scenario.
+    Edge {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The SIMD component.
+        #[arg(long, default_value = "target/wasm32-wasip2/release/patchwire_edge.wasm")]
+        component: PathBuf,
+        /// A component built without SIMD (scripts/bench-edge.sh builds one).
+        #[arg(long)]
+        scalar_component: Option<PathBuf>,
+        /// Frames timed per scenario (plus one warm-up).
+        #[arg(long, default_value_t = 10)]
+        frames: usize,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Our lossy WebP encoder at several qualities against libwebp, on a category's images.
     Webp {
@@ -346,7 +399,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { data, scenario, out, model } => {
+        Command::Train { data, scenario, out, holdout, threshold_quantile, model } => {
             let [category] = data.categories()? else { bail!("train takes one --category") };
             let dataset = data.open(category)?;
             let (edge, server) = model.backbones()?;
@@ -356,16 +409,27 @@ fn run(cli: Cli) -> Result<()> {
                 &dataset.train,
                 &model.artifact_params(data.seed),
             )?;
-            let pipeline = Pipeline::new(scenario, &edge, &server, model.encode(), artifact)?;
-            let trained =
-                eval::train(&pipeline, &dataset.train, &model.patchcore(data.seed), model.knn)?;
+            let pipeline =
+                model.bank_of(Pipeline::new(scenario, &edge, &server, model.encode(), artifact)?);
+            let config = model.patchcore(data.seed);
+            let trained = eval::train_calibrated(
+                &pipeline,
+                &dataset.train,
+                &config,
+                model.knn,
+                holdout,
+                threshold_quantile,
+            )?;
             file::save(&out, &trained.to_file())?;
             eprintln!(
-                "trained {category}/{scenario} on {} images in {:.1} s: {} x {} bank -> {}",
-                dataset.train.len(),
+                "trained {category}/{scenario} on {} images in {:.1} s: {} x {} bank, threshold {:.3} \
+                 from {} held-out good images -> {}",
+                trained.header.train_images,
                 trained.train_s,
                 trained.header.rows,
                 trained.header.dim,
+                trained.header.threshold.unwrap_or(f32::NAN),
+                trained.header.calibration.as_ref().map_or(0, |c| c.held_out),
                 out.display()
             );
             Ok(())
@@ -438,6 +502,27 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { which } => bench(which),
         Command::Gateway { which } => gateway(which),
+        Command::Serve {
+            models,
+            listen,
+            db,
+            threshold,
+            device,
+            admin_token,
+            www,
+            server_backbone,
+            knn,
+        } => serve(ServeArgs {
+            models,
+            listen,
+            db,
+            threshold,
+            device,
+            admin_token,
+            www,
+            server_backbone,
+            knn,
+        }),
         Command::DumpFeatures { data, out, model } => {
             let [category] = data.categories()? else {
                 bail!("dump-features takes one --category")
@@ -544,6 +629,75 @@ fn bench(which: BenchCommand) -> Result<()> {
                     &cells,
                 );
             write_outputs(&out, "inference", &rows, &md)
+        }
+        BenchCommand::Edge { data, component, scalar_component, frames, out } => {
+            let [category] = data.categories()? else { bail!("bench edge takes one --category") };
+            let dataset = data.open(category)?;
+            let dir = patchwire_server::models_dir();
+            let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?)?;
+            let mut artifacts = Vec::new();
+            let params = ArtifactParams::default();
+            for sc in Scenario::ALL {
+                artifacts.push((sc, eval::train_artifact(sc, &edge, &dataset.train, &params)?));
+            }
+            let images: Vec<image::RgbImage> = dataset
+                .test
+                .iter()
+                .take(frames + 1)
+                .map(|s| {
+                    Ok(image::open(&s.path)
+                        .with_context(|| format!("reading {}", s.path.display()))?
+                        .to_rgb8())
+                })
+                .collect::<Result<_>>()?;
+            let model = std::fs::read(dir.join("mobilenet_v2.onnx"))?;
+            let simd = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            let scalar = scalar_component
+                .as_ref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?;
+            let host = patchwire_server::gateway::ComponentHost::new(Some(
+                patchwire_server::repo_dir().join("target/component-cache"),
+            ))?;
+            let rows = bench::edge(&host, &simd, scalar.as_deref(), &images, &model, &artifacts)?;
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        format!("`{}`", r.scenario),
+                        r.stage.clone(),
+                        format!("{:.2}", r.native_ms),
+                        format!("{:.2}", r.wasm_simd_ms),
+                        format!("{:.2}x", r.wasm_simd_ms / r.native_ms),
+                        r.wasm_scalar_ms.map_or("-".into(), |v| format!("{v:.2}")),
+                        r.wasm_scalar_ms.map_or("-".into(), |v| format!("{:.2}x", v / r.native_ms)),
+                    ]
+                })
+                .collect();
+            let md = report::caption(
+                &format!(
+                    "Edge stage natively and in wasmtime 48, mean of {frames} {category} test images per row \
+                     (full-size input, resize not included), one thread each; artifacts from the \
+                     {} training images",
+                    dataset.train.len()
+                ),
+                &machine,
+                &command_line(),
+            ) + "\n"
+                + &report::table(
+                    &[
+                        "scenario",
+                        "stage",
+                        "native ms",
+                        "wasm SIMD ms",
+                        "SIMD / native",
+                        "wasm scalar ms",
+                        "scalar / native",
+                    ],
+                    &cells,
+                );
+            write_outputs(&out, "edge", &rows, &md)
         }
         BenchCommand::Webp { data, qualities, reference, out } => {
             let [category] = data.categories()? else { bail!("bench webp takes one --category") };
@@ -709,6 +863,83 @@ fn parse_scenarios(names: &[String]) -> Result<Vec<Scenario>> {
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("patchwire {}", args.join(" "))
+}
+
+struct ServeArgs {
+    models: Vec<PathBuf>,
+    listen: std::net::SocketAddr,
+    db: PathBuf,
+    threshold: Option<f32>,
+    device: Option<String>,
+    admin_token: Option<String>,
+    www: Option<PathBuf>,
+    server_backbone: String,
+    knn: KnnMethod,
+}
+
+fn serve(a: ServeArgs) -> Result<()> {
+    use patchwire_server::service::{self, AppState};
+    use patchwire_server::store::Store;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = patchwire_server::models_dir();
+    let edge_config = BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir)?;
+    let edge_model = std::fs::read(&edge_config.onnx)
+        .with_context(|| format!("reading {}", edge_config.onnx.display()))?;
+    // The backbones live as long as the process.
+    let edge: &'static Backbone = Box::leak(Box::new(Backbone::load(&edge_config)?));
+    let server: &'static Backbone =
+        Box::leak(Box::new(Backbone::load(&BackboneConfig::resolve(&a.server_backbone, &dir)?)?));
+    let models = service::load_models(&a.models, edge, server, a.threshold, a.knn)?;
+    if let Some(parent) = a.db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let store = Store::open(&a.db)?;
+    let admin_token = match a.admin_token {
+        Some(t) => t,
+        None => {
+            let mut b = [0u8; 16];
+            getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        }
+    };
+    let device = match &a.device {
+        Some(name) => Some((name.clone(), store.register(name)?)),
+        None => None,
+    };
+    let www = a.www.unwrap_or_else(|| patchwire_server::repo_dir().join("www"));
+    let scenarios: Vec<String> = models.keys().map(ToString::to_string).collect();
+    let metrics = service::Metrics::default_for(models.keys().copied());
+    let state = std::sync::Arc::new(AppState {
+        models,
+        edge_model,
+        store,
+        admin_token: admin_token.clone(),
+        www,
+        metrics,
+    });
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(service::serve(state, a.listen, |addr| {
+        println!(
+            "patchwire serving {} on http://{addr}/ (store {})",
+            scenarios.join(", "),
+            a.db.display()
+        );
+        println!("fleet view: http://{addr}/fleet");
+        println!("admin token: {admin_token}");
+        if let Some((name, token)) = &device {
+            println!("camera page for device {name}: http://{addr}/?device={name}&token={token}");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }))
 }
 
 fn gateway(which: GatewayCommand) -> Result<()> {

@@ -60,6 +60,9 @@ pub struct ModelHeader {
     pub threshold: Option<f32>,
     /// What the bank was built from.
     pub bank: crate::pipeline::BankSource,
+    /// How the threshold was calibrated, if it was.
+    #[serde(default)]
+    pub calibration: Option<crate::eval::Calibration>,
 }
 
 /// Why a model file was refused.
@@ -248,6 +251,7 @@ mod tests {
             encode: Default::default(),
             threshold: Some(1.5),
             bank: crate::pipeline::BankSource::Decoded,
+            calibration: None,
         };
         ModelFile { header, bank, artifact: None }
     }
