@@ -402,7 +402,9 @@ pub fn edge(
             wasm.push(t);
         }
         let n = (frames.len() - 1) as f64;
-        let stages: &[(&str, fn((f64, f64)) -> f64)] = if scenario.sends_image() {
+        // (stage name, which of the (extract, encode) sums it reads)
+        type Stage = (&'static str, fn((f64, f64)) -> f64);
+        let stages: &[Stage] = if scenario.sends_image() {
             &[("encode", |t| t.1)]
         } else {
             &[("extract", |t| t.0), ("encode", |t| t.1)]

@@ -237,11 +237,18 @@ struct InspectQuery {
     inline_map: bool,
 }
 
+/// What the CPU half of an inspection hands back to the async half.
+struct Scored {
+    scenario: Scenario,
+    header: patchwire_codec::Header,
+    server: ServerTimes,
+    score: f32,
+    png: Vec<u8>,
+    threshold: f32,
+}
+
 /// The CPU half of an inspection, on the blocking pool.
-fn score_payload(
-    state: &AppState,
-    payload: &[u8],
-) -> Result<(Scenario, patchwire_codec::Header, ServerTimes, f32, Vec<u8>, f32), ApiError> {
+fn score_payload(state: &AppState, payload: &[u8]) -> Result<Scored, ApiError> {
     let start = std::time::Instant::now();
     // The scenario byte picks the model; everything else is checked by decode_payload.
     let (header, _) = patchwire_codec::wire::decode(payload)
@@ -274,7 +281,14 @@ fn score_payload(
         score_ms,
         total_ms: start.elapsed().as_secs_f64() * 1e3,
     };
-    Ok((header.scenario, out.header, times, scored.image_score, png, served.threshold))
+    Ok(Scored {
+        scenario: header.scenario,
+        header: out.header,
+        server: times,
+        score: scored.image_score,
+        png,
+        threshold: served.threshold,
+    })
 }
 
 async fn inspect(
@@ -326,7 +340,7 @@ async fn inspect_inner(
 
     let worker = state.clone();
     let bytes = payload.clone();
-    let (scenario, header, server, score, png, threshold) =
+    let Scored { scenario, header, server, score, png, threshold } =
         tokio::task::spawn_blocking(move || score_payload(&worker, &bytes)).await.map_err(
             |e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         )??;

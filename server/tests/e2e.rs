@@ -42,8 +42,14 @@ fn write_y4m(path: &Path, images: &[image::RgbImage], side: u32) {
                     let (pr, pg, pb) = px(x + dx, y + dy);
                     (r, g, b) = (r + pr / 4.0, g + pg / 4.0, b + pb / 4.0);
                 }
-                u_plane.push((128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b).round().clamp(0.0, 255.0) as u8);
-                v_plane.push((128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b).round().clamp(0.0, 255.0) as u8);
+                u_plane.push(
+                    (128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b).round().clamp(0.0, 255.0)
+                        as u8,
+                );
+                v_plane.push(
+                    (128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b).round().clamp(0.0, 255.0)
+                        as u8,
+                );
             }
         }
         out.write_all(b"FRAME\n").unwrap();
@@ -70,19 +76,29 @@ fn e2e_camera_page_in_headless_chromium_inspects_frames_and_stores_them() {
 
     // A model trained on real bottle images (a small bank, to keep the test short).
     let dir = models_dir();
-    let edge = Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
-    let server = Backbone::load(&BackboneConfig::resolve(backbones::DEFAULT_SERVER_BACKBONE, &dir).unwrap()).unwrap();
-    let data = dataset::open(&shared_dir().join("datasets/mvtec_ad"), "bottle", &FolderOptions::default()).unwrap();
-    let pipeline = Pipeline::new(Scenario::Features, &edge, &server, EncodeParams::default(), None).unwrap();
+    let edge =
+        Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
+    let server =
+        Backbone::load(&BackboneConfig::resolve(backbones::DEFAULT_SERVER_BACKBONE, &dir).unwrap())
+            .unwrap();
+    let data =
+        dataset::open(&shared_dir().join("datasets/mvtec_ad"), "bottle", &FolderOptions::default())
+            .unwrap();
+    let pipeline =
+        Pipeline::new(Scenario::Features, &edge, &server, EncodeParams::default(), None).unwrap();
     let config = PatchCoreConfig { coreset: CoresetSize::Count(2000), ..Default::default() };
-    let trained = eval::train_calibrated(&pipeline, &data.train[..40], &config, KnnMethod::Exact, 0.1, 1.0).unwrap();
+    let trained =
+        eval::train_calibrated(&pipeline, &data.train[..40], &config, KnnMethod::Exact, 0.1, 1.0)
+            .unwrap();
     let model = work.join("features.pwcore");
     file::save(&model, &trained.to_file()).unwrap();
 
     // The fake camera: good and defective bottles.
     let frames: Vec<image::RgbImage> = ["good", "broken_large", "contamination", "broken_small"]
         .iter()
-        .map(|k| image::open(&data.test.iter().find(|s| &s.kind == k).unwrap().path).unwrap().to_rgb8())
+        .map(|k| {
+            image::open(&data.test.iter().find(|s| &s.kind == k).unwrap().path).unwrap().to_rgb8()
+        })
         .collect();
     let y4m = work.join("camera.y4m");
     write_y4m(&y4m, &frames, 448);

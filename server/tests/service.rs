@@ -213,7 +213,9 @@ fn service_scores_real_payloads_and_refuses_bad_ones_without_losing_rows() {
     )
     .unwrap();
 
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    // (what, token, body, expected status, expected error kind)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("no token", None, valid.clone(), 401, "no-token"),
         ("bad token", Some("deadbeef"), valid.clone(), 401, "bad-token"),
         ("wrong magic", Some(&s.token), bad_magic, 400, "bad-magic"),
