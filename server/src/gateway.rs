@@ -391,8 +391,9 @@ pub enum Event {
         extract_ms: f64,
         /// See `resize_ms`.
         encode_ms: f64,
-        /// What the server answered, if a server is configured.
-        server: Option<String>,
+        /// What the server answered (score, verdict, timings, map link), if a server is
+        /// configured.
+        server: Option<serde_json::Value>,
     },
     /// A frame failed (unreadable image, component error, server refusal); the gateway goes
     /// on with the next one.
@@ -424,8 +425,157 @@ pub enum Event {
     },
 }
 
-/// Sends a payload to the server; returns its answer.
-pub type Sink = Box<dyn FnMut(&[u8]) -> Result<String> + Send>;
+/// Sends a frame's payload to the server; returns its answer.
+pub type Sink = Box<dyn FnMut(&Frame) -> Result<serde_json::Value> + Send>;
+
+/// A sink posting to a Patchwire server's `POST /v1/inspect` with a device token, the
+/// component's own timings in `x-patchwire-edge-ms`. Its answer, without the inline map, is
+/// the frame's `server` field; a refusal fails the frame with the server's error kind and
+/// message.
+pub fn http_sink(server: &str, token: &str) -> Sink {
+    let url = format!("{}/v1/inspect", server.trim_end_matches('/'));
+    let auth = format!("Bearer {token}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    Box::new(move |frame: &Frame| {
+        let timings =
+            format!("{:.3},{:.3},{:.3}", frame.resize_ms, frame.extract_ms, frame.encode_ms);
+        let mut res = agent
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/octet-stream")
+            .header("x-patchwire-edge-ms", &timings)
+            .send(&frame.payload[..])
+            .with_context(|| format!("sending frame {} to {url}", frame.sequence))?;
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        let mut body: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+            format!("{url} answered {status} with something not JSON: {text:.200}")
+        })?;
+        if status != 200 {
+            let e = &body["error"];
+            bail!(
+                "the server refused frame {} ({status} {}): {}",
+                frame.sequence,
+                e["kind"],
+                e["message"]
+            );
+        }
+        if let Some(o) = body.as_object_mut() {
+            o.remove("map_png_base64");
+        }
+        Ok(body)
+    })
+}
+
+/// The most bytes a pushed component may have (the release component is about 20 MB).
+pub const MAX_PUSH: usize = 128 << 20;
+
+struct PushState {
+    host: std::sync::Arc<ComponentHost>,
+    setup: EdgeSetup,
+    model_id: u32,
+    token: String,
+    tx: CandidateSender,
+}
+
+/// Serves `PUT /v1/component` on `listen`: the body is a component, the bearer token must be
+/// `token`. The component is compiled and validated on a worker thread, off the frame loop,
+/// then queued to take over at the next frame (answer 200 with its version) or refused (422
+/// with the reason; the running component stays). Both outcomes also go to the gateway's log.
+/// Returns the bound address.
+///
+/// # Errors
+/// If `listen` cannot be bound.
+pub fn spawn_push_endpoint(
+    listen: std::net::SocketAddr,
+    token: String,
+    host: std::sync::Arc<ComponentHost>,
+    setup: EdgeSetup,
+    model_id: u32,
+    tx: CandidateSender,
+) -> Result<std::net::SocketAddr> {
+    use axum::routing::put;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("binding the push endpoint to {listen}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let state = std::sync::Arc::new(PushState { host, setup, model_id, token, tx });
+    let app = axum::Router::new()
+        .route("/v1/component", put(push))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH))
+        .with_state(state);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    if let Err(e) = axum::serve(l, app).await {
+                        tracing::error!("push endpoint stopped: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("push endpoint: {e}"),
+            }
+        });
+    });
+    Ok(addr)
+}
+
+async fn push(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<PushState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<serde_json::Value>, crate::service::ApiError> {
+    use crate::service::{ApiError, bearer, constant_time_eq};
+    use axum::http::StatusCode;
+    match bearer(&headers) {
+        Some(t) if constant_time_eq(t.as_bytes(), state.token.as_bytes()) => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad-token",
+                "the push token is wrong",
+            ));
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "no-token",
+                "send the push token as `Authorization: Bearer <token>`",
+            ));
+        }
+    }
+    let source = format!("http push ({} bytes)", body.len());
+    let worker = state.clone();
+    let checked = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || {
+            let expect = Some(worker.model_id).filter(|&m| m != 0);
+            validate(&worker.host, &body, &worker.setup, expect, &source)
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    };
+    match checked {
+        Ok(candidate) => {
+            let version = candidate.instance.version().to_string();
+            state.tx.send(Ok(candidate)).map_err(|_| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", "the gateway has stopped")
+            })?;
+            Ok(axum::Json(
+                serde_json::json!({"accepted": version, "takes_over": "at the next frame"}),
+            ))
+        }
+        Err(e) => {
+            let reason = format!("{e:#}");
+            let _ = state.tx.send(Err((source, reason.clone())));
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", reason))
+        }
+    }
+}
 
 /// How a gateway runs.
 pub struct RunOptions {
@@ -535,7 +685,7 @@ pub fn run(
                 std::fs::write(dir.join(format!("{sequence:08}.pwir")), &frame.payload)?;
             }
             let server = match &mut opts.sink {
-                Some(send) => Some(send(&frame.payload)?),
+                Some(send) => Some(send(&frame)?),
                 None => None,
             };
             Ok(Event::Frame {

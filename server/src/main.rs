@@ -246,6 +246,18 @@ enum GatewayCommand {
         /// Folder for compiled native code of components.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Send every payload to this Patchwire server (`http://HOST:PORT`).
+        #[arg(long, requires = "token")]
+        server: Option<String>,
+        /// The device token the server issued (`patchwire serve --device NAME`).
+        #[arg(long, env = "PATCHWIRE_DEVICE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Accept new components by `PUT /v1/component` on this address.
+        #[arg(long)]
+        push_listen: Option<std::net::SocketAddr>,
+        /// Bearer token the push endpoint requires (default: a random one, printed).
+        #[arg(long, env = "PATCHWIRE_PUSH_TOKEN", hide_env_values = true)]
+        push_token: Option<String>,
     },
     /// Stamp a version into a built component's version slot, in place of the old one.
     Stamp {
@@ -904,11 +916,7 @@ fn serve(a: ServeArgs) -> Result<()> {
     let store = Store::open(&a.db)?;
     let admin_token = match a.admin_token {
         Some(t) => t,
-        None => {
-            let mut b = [0u8; 16];
-            getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            b.iter().map(|x| format!("{x:02x}")).collect()
-        }
+        None => random_token()?,
     };
     let device = match &a.device {
         Some(name) => Some((name.clone(), store.register(name)?)),
@@ -942,6 +950,13 @@ fn serve(a: ServeArgs) -> Result<()> {
     }))
 }
 
+/// 128 random bits in hex.
+fn random_token() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 fn gateway(which: GatewayCommand) -> Result<()> {
     use patchwire_server::gateway::{self as gw, ComponentHost, EdgeSetup};
     match which {
@@ -966,6 +981,10 @@ fn gateway(which: GatewayCommand) -> Result<()> {
             out,
             log,
             cache,
+            server,
+            token,
+            push_listen,
+            push_token,
         } => {
             let (scenario, encode, artifact) = match &model {
                 Some(path) => {
@@ -1012,6 +1031,26 @@ fn gateway(which: GatewayCommand) -> Result<()> {
                     tx.clone(),
                 );
             }
+            if let Some(listen) = push_listen {
+                let push_token = match push_token {
+                    Some(t) => t,
+                    None => random_token()?,
+                };
+                let addr = gw::spawn_push_endpoint(
+                    listen,
+                    push_token.clone(),
+                    host.clone(),
+                    setup.clone(),
+                    model_id,
+                    tx.clone(),
+                )?;
+                eprintln!("push endpoint: PUT http://{addr}/v1/component (token {push_token})");
+            }
+            drop(tx);
+            let sink = match (&server, &token) {
+                (Some(url), Some(token)) => Some(gw::http_sink(url, token)),
+                _ => None,
+            };
             let mut files = gw::frame_files(&frames)?;
             if let Some(n) = count {
                 files.truncate(n);
@@ -1027,7 +1066,7 @@ fn gateway(which: GatewayCommand) -> Result<()> {
                 None => None,
             };
             let mut opts =
-                gw::RunOptions { component, watch, frames: files, rate, setup, out, sink: None };
+                gw::RunOptions { component, watch, frames: files, rate, setup, out, sink };
             gw::run(first, &mut opts, &rx, &mut |event| {
                 let line = serde_json::to_string(event).unwrap_or_default();
                 if let Some(f) = &mut log_file {

@@ -121,3 +121,173 @@ fn gateway_hot_swaps_between_frames_without_dropping_or_repeating_one() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Kills a child process when the test ends, however it ends.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The two binaries as an operator runs them: `patchwire serve` with a model trained on real
+/// bottle images, and `patchwire gateway run --server --push-listen` feeding it frames from a
+/// folder. A new component arrives by HTTP push while frames flow: a broken one and one with
+/// a bad token are refused, a good one takes over between two frames; every frame reaches the
+/// server exactly once, and the store records which component version encoded each.
+#[test]
+fn gateway_sends_payloads_to_the_server_and_takes_a_pushed_component() {
+    use patchwire_codec::body::EncodeParams;
+    use patchwire_server::backbones::{self, Backbone, BackboneConfig};
+    use patchwire_server::eval;
+    use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file};
+    use patchwire_server::pipeline::Pipeline;
+    use patchwire_server::store::Store;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let work = std::env::temp_dir().join(format!("pw-gateway-push-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let dir = patchwire_server::models_dir();
+    let edge =
+        Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
+    let data =
+        dataset::open(&shared_dir().join("datasets/mvtec_ad"), "bottle", &FolderOptions::default())
+            .unwrap();
+    let pipeline =
+        Pipeline::new(Scenario::Features, &edge, &edge, EncodeParams::default(), None).unwrap();
+    let config = PatchCoreConfig { coreset: CoresetSize::Count(2000), ..Default::default() };
+    let trained =
+        eval::train_calibrated(&pipeline, &data.train[..40], &config, KnnMethod::Exact, 0.1, 1.0)
+            .unwrap();
+    let model = work.join("features.pwcore");
+    file::save(&model, &trained.to_file()).unwrap();
+
+    let db = work.join("store.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchwire"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--device", "gw-1"])
+        .arg("--model")
+        .arg(&model)
+        .arg("--db")
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Guard(child);
+    let page = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.split_once("camera page for device gw-1: ").map(|(_, u)| u.to_string()))
+        .expect("the server prints the device's URL");
+    let (base, token) = page.split_once("/?device=gw-1&token=").unwrap();
+
+    // The new version, compiled into the shared cache ahead, as a deployment pipeline would.
+    let component_path = repo_dir().join("target/wasm32-wasip2/release/patchwire_edge.wasm");
+    let cache = repo_dir().join("target/component-cache");
+    let mut v2 = component();
+    gateway::stamp(&mut v2, "patchwire-edge 0.3.0-push").unwrap();
+    ComponentHost::new(Some(cache.clone())).unwrap().compile(&v2).unwrap();
+
+    let frames_dir = shared_dir().join("datasets/mvtec_ad/bottle/test/broken_small");
+    let count = 16;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchwire"))
+        .args(["gateway", "run", "--rate", "2", "--push-listen", "127.0.0.1:0"])
+        .args(["--push-token", "push-secret", "--count", &count.to_string()])
+        .args(["--server", base, "--token", token])
+        .arg("--component")
+        .arg(&component_path)
+        .arg("--model")
+        .arg(&model)
+        .arg("--frames")
+        .arg(&frames_dir)
+        .arg("--cache")
+        .arg(&cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut gateway_proc = Guard(child);
+    let push_url = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split_once("push endpoint: PUT ")
+                .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("the gateway prints its push endpoint");
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let event: Event = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("gateway log line is not an event ({e}): {line}"));
+                events.lock().unwrap().push(event);
+            }
+        })
+    };
+    wait_for(&events, "frame 2", |e| {
+        e.iter().filter(|e| matches!(e, Event::Frame { .. })).count() > 2
+    });
+
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let push = |token: &str, body: &[u8]| {
+        let mut res = agent
+            .put(&push_url)
+            .header("authorization", &format!("Bearer {token}"))
+            .send(body)
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: serde_json::Value =
+            serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+        (status, body)
+    };
+    let (status, body) = push("wrong", &v2);
+    assert_eq!((status, body["error"]["kind"].as_str()), (401, Some("bad-token")), "{body}");
+    let (status, body) = push("push-secret", b"\0asm\x0d\0\x01\0 not a component");
+    assert_eq!((status, body["error"]["kind"].as_str()), (422, Some("refused")), "{body}");
+    let (status, body) = push("push-secret", &v2);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], "patchwire-edge 0.3.0-push");
+
+    assert!(gateway_proc.0.wait().unwrap().success());
+    reader.join().unwrap();
+    let events = events.lock().unwrap();
+    assert!(events.iter().all(|e| !matches!(e, Event::FrameFailed { .. })), "{events:?}");
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Refused { .. })).count(), 1);
+    let swaps: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::Swapped { .. })).collect();
+    let [Event::Swapped { at_sequence, to, .. }] = swaps[..] else {
+        panic!("one swap expected: {events:?}")
+    };
+    assert_eq!(to, "patchwire-edge 0.3.0-push");
+    assert!(*at_sequence > 2 && *at_sequence < count, "swap at {at_sequence}");
+    let mut sent = Vec::new();
+    for e in events.iter() {
+        if let Event::Frame { sequence, version, server, .. } = e {
+            let answer = server.as_ref().expect("every frame was sent");
+            assert_eq!(answer["edge_version"], version.as_str(), "{answer}");
+            assert!(answer["score"].as_f64().unwrap() > 0.0, "{answer}");
+            sent.push(*sequence);
+        }
+    }
+    assert_eq!(sent, (0..count).collect::<Vec<_>>(), "every frame exactly once, in order");
+
+    // The store agrees: one row per frame, with the version that encoded it.
+    let mut rows = Store::open(&db).unwrap().recent(Some("gw-1"), 100).unwrap();
+    rows.sort_by_key(|r| r.sequence);
+    assert_eq!(rows.len(), count as usize);
+    for r in &rows {
+        let expected = if r.sequence < *at_sequence { "patchwire-edge 0.1.0" } else { to.as_str() };
+        assert_eq!(r.edge_version, expected, "row for frame {}", r.sequence);
+        assert!(r.edge.extract_ms.is_some_and(|ms| ms > 0.0), "edge timings stored");
+    }
+    std::fs::remove_dir_all(work).ok();
+}
