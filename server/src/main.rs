@@ -57,8 +57,9 @@ enum Command {
         /// Where to write the JSON report.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Folder for the tables and plots: `eval-CATEGORY.md` (summary), `tables.md` (the
-        /// paper's Tables 1-3), `figure3.svg` and `figure4.svg`.
+        /// Folder for the tables and plots: `eval-CATEGORY.md` (summary), `tables-CATS.md` (the
+        /// paper's Tables 1-3), `figure3-CATS.svg` and `figure4-CATS.svg`, where CATS is
+        /// the categories joined by `-and-`.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Uplink rate for the latency model, kB/s.
@@ -826,8 +827,8 @@ fn bench(which: BenchCommand) -> Result<()> {
     }
 }
 
-/// `tables.md` (Tables 1-3 per category, and their mean over categories), `figure3.svg` and
-/// `figure4.svg`.
+/// `tables-CATS.md` (Tables 1-3 per category, and their mean over categories),
+/// `figure3-CATS.svg` and `figure4-CATS.svg`, CATS being the categories joined by `-and-`.
 fn write_paper_tables(dir: &Path, reports: &[Report]) -> Result<()> {
     let Some(first) = reports.first() else { return Ok(()) };
     let mut md = report::caption(
@@ -849,10 +850,12 @@ fn write_paper_tables(dir: &Path, reports: &[Report]) -> Result<()> {
         md += &report::paper_tables(&mean);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("tables.md");
+    // Named after the categories, so runs on different categories share one folder.
+    let name = reports.iter().map(|r| r.category.as_str()).collect::<Vec<_>>().join("-and-");
+    let path = dir.join(format!("tables-{name}.md"));
     std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
-    patchwire_server::figures::pixel_f1_bars(reports, &dir.join("figure3.svg"))?;
-    patchwire_server::figures::f1_vs_payload(reports, &dir.join("figure4.svg"))?;
+    patchwire_server::figures::pixel_f1_bars(reports, &dir.join(format!("figure3-{name}.svg")))?;
+    patchwire_server::figures::f1_vs_payload(reports, &dir.join(format!("figure4-{name}.svg")))?;
     eprintln!("tables and figures written to {}", dir.display());
     Ok(())
 }
