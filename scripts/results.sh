@@ -3,12 +3,12 @@
 # README.md. Slow (tens of minutes on 2 cores): it trains PatchCore many times on real data.
 #
 #   bash scripts/results.sh            # everything
-#   bash scripts/results.sh knn        # some groups: eval, backbones, knn, webp, edge, inference
+#   bash scripts/results.sh knn        # some groups: eval, backbones, knn, klt, webp, edge, inference
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bash scripts/setup.sh
-shared="${PATCHWIRE_SHARED:-$(cd "$repo/.." && pwd)/shared}"
+shared="${PATCHWIRE_SHARED:-../shared}"
 mvtec="$shared/datasets/mvtec_ad"
 pw=./target/release/patchwire
 groups=("$@")
@@ -38,6 +38,9 @@ if want_group backbones; then
 fi
 if want_group knn; then
     $pw bench knn --data "$mvtec" --category bottle --sizes 10000,40000 --out results
+fi
+if want_group klt; then
+    bash scripts/klt-ablation.sh
 fi
 if want_group webp; then
     $pw bench webp --data "$mvtec" --category bottle --out results

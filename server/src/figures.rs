@@ -40,7 +40,6 @@ pub fn pixel_f1_bars(reports: &[Report], path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
-        .right_y_label_area_size(140)
         .build_cartesian_2d(0f64..groups as f64, 0f64..1f64)
         .map_err(draw_err)?;
     let categories: Vec<String> = reports.iter().map(|r| r.category.clone()).collect();

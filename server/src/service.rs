@@ -54,8 +54,8 @@ pub struct Served {
     pub threshold: f32,
     /// The artifact file, for edges.
     pub artifact: Option<Vec<u8>>,
-    /// Category it was trained on.
-    pub category: String,
+    /// What it was trained on, for people reading `/v1/models`.
+    pub trained_on: String,
 }
 
 /// Counters for `/metrics`.
@@ -435,7 +435,7 @@ async fn models(State(state): State<Arc<AppState>>) -> axum::Json<serde_json::Va
             let e = m.pipeline.expected();
             json!({
                 "scenario": s.name(),
-                "category": m.category,
+                "trained_on": m.trained_on,
                 "edge_model_id": e.model_id,
                 "artifact_id": e.artifact_id,
                 "artifact": m.artifact.as_ref().map(|_| format!("/v1/artifacts/{}", s.name())),
@@ -655,7 +655,7 @@ pub fn load_models(
         }
         let pipeline =
             Pipeline::new(scenario, edge, server, file.header.encode, file.artifact.clone())?;
-        let category = format!("{} train images", file.header.train_images);
+        let trained_on = format!("{} good images", file.header.train_images);
         let artifact = file.artifact.as_ref().map(patchwire_codec::Artifact::to_bytes);
         let thr = threshold.or(file.header.threshold).with_context(|| {
             format!("{} has no calibrated threshold (train it with `patchwire train`) and none was given with --threshold", path.display())
@@ -663,7 +663,7 @@ pub fn load_models(
         let trained = crate::eval::load(path, file, &pipeline, knn)?;
         out.insert(
             scenario,
-            Served { pipeline, model: trained.model, threshold: thr, artifact, category },
+            Served { pipeline, model: trained.model, threshold: thr, artifact, trained_on },
         );
     }
     Ok(out)

@@ -3,18 +3,14 @@
 //! `--use-file-for-fake-video-capture`, the wasm edge on every frame, heatmaps on the page,
 //! and the results in SQLite. Screenshots land in `target/e2e/`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use patchwire_codec::Scenario;
-use patchwire_codec::body::EncodeParams;
-use patchwire_server::backbones::{self, Backbone, BackboneConfig};
-use patchwire_server::dataset::{self, FolderOptions};
-use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file};
-use patchwire_server::pipeline::Pipeline;
+use patchwire_server::repo_dir;
 use patchwire_server::store::Store;
-use patchwire_server::{eval, models_dir, repo_dir, shared_dir};
+
+mod common;
 
 /// Writes frames as a YUV4MPEG2 file (4:2:0, full-range BT.601, what Chromium's fake capture
 /// reads), each image resized to `side` x `side`.
@@ -59,39 +55,14 @@ fn write_y4m(path: &Path, images: &[image::RgbImage], side: u32) {
     }
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn e2e_camera_page_in_headless_chromium_inspects_frames_and_stores_them() {
     let work = std::env::temp_dir().join(format!("pw-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
 
     // A model trained on real bottle images (a small bank, to keep the test short).
-    let dir = models_dir();
-    let edge =
-        Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
-    let server =
-        Backbone::load(&BackboneConfig::resolve(backbones::DEFAULT_SERVER_BACKBONE, &dir).unwrap())
-            .unwrap();
-    let data =
-        dataset::open(&shared_dir().join("datasets/mvtec_ad"), "bottle", &FolderOptions::default())
-            .unwrap();
-    let pipeline =
-        Pipeline::new(Scenario::Features, &edge, &server, EncodeParams::default(), None).unwrap();
-    let config = PatchCoreConfig { coreset: CoresetSize::Count(2000), ..Default::default() };
-    let trained =
-        eval::train_calibrated(&pipeline, &data.train[..40], &config, KnnMethod::Exact, 0.1, 1.0)
-            .unwrap();
-    let model = work.join("features.pwcore");
-    file::save(&model, &trained.to_file()).unwrap();
+    let data = common::bottle();
+    let model = common::features_model(&data, &work);
 
     // The fake camera: good and defective bottles.
     let frames: Vec<image::RgbImage> = ["good", "broken_large", "contamination", "broken_small"]
@@ -104,23 +75,7 @@ fn e2e_camera_page_in_headless_chromium_inspects_frames_and_stores_them() {
     write_y4m(&y4m, &frames, 448);
 
     let db = work.join("store.sqlite");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patchwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--device", "e2e-cam"])
-        .arg("--model")
-        .arg(&model)
-        .arg("--db")
-        .arg(&db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.split_once("camera page for device e2e-cam: ").map(|(_, u)| u.to_string()))
-        .expect("the server prints the camera page URL");
+    let (guard, url) = common::serve(&model, &db, "e2e-cam");
 
     let shots = repo_dir().join("target/e2e");
     let out = Command::new("node")

@@ -12,6 +12,8 @@ use patchwire_server::dataset::{self, FolderOptions};
 use patchwire_server::gateway::{self, ComponentHost, EdgeSetup, Event, RunOptions};
 use patchwire_server::{repo_dir, shared_dir};
 
+mod common;
+
 fn component() -> Vec<u8> {
     let path = repo_dir().join("target/wasm32-wasip2/release/patchwire_edge.wasm");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
@@ -122,16 +124,6 @@ fn gateway_hot_swaps_between_frames_without_dropping_or_repeating_one() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// Kills a child process when the test ends, however it ends.
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The two binaries as an operator runs them: `patchwire serve` with a model trained on real
 /// bottle images, and `patchwire gateway run --server --push-listen` feeding it frames from a
 /// folder. A new component arrives by HTTP push while frames flow: a broken one and one with
@@ -139,50 +131,16 @@ impl Drop for Guard {
 /// server exactly once, and the store records which component version encoded each.
 #[test]
 fn gateway_sends_payloads_to_the_server_and_takes_a_pushed_component() {
-    use patchwire_codec::body::EncodeParams;
-    use patchwire_server::backbones::{self, Backbone, BackboneConfig};
-    use patchwire_server::eval;
-    use patchwire_server::patchcore::{CoresetSize, KnnMethod, PatchCoreConfig, file};
-    use patchwire_server::pipeline::Pipeline;
+    use common::Guard;
     use patchwire_server::store::Store;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
     let work = std::env::temp_dir().join(format!("pw-gateway-push-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let dir = patchwire_server::models_dir();
-    let edge =
-        Backbone::load(&BackboneConfig::resolve(backbones::EDGE_BACKBONE, &dir).unwrap()).unwrap();
-    let data =
-        dataset::open(&shared_dir().join("datasets/mvtec_ad"), "bottle", &FolderOptions::default())
-            .unwrap();
-    let pipeline =
-        Pipeline::new(Scenario::Features, &edge, &edge, EncodeParams::default(), None).unwrap();
-    let config = PatchCoreConfig { coreset: CoresetSize::Count(2000), ..Default::default() };
-    let trained =
-        eval::train_calibrated(&pipeline, &data.train[..40], &config, KnnMethod::Exact, 0.1, 1.0)
-            .unwrap();
-    let model = work.join("features.pwcore");
-    file::save(&model, &trained.to_file()).unwrap();
-
+    let model = common::features_model(&common::bottle(), &work);
     let db = work.join("store.sqlite");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patchwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--device", "gw-1"])
-        .arg("--model")
-        .arg(&model)
-        .arg("--db")
-        .arg(&db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Guard(child);
-    let page = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.split_once("camera page for device gw-1: ").map(|(_, u)| u.to_string()))
-        .expect("the server prints the device's URL");
+    let (_server, page) = common::serve(&model, &db, "gw-1");
     let (base, token) = page.split_once("/?device=gw-1&token=").unwrap();
 
     // The new version, compiled into the shared cache ahead, as a deployment pipeline would.
