@@ -150,8 +150,9 @@ fn gateway_sends_payloads_to_the_server_and_takes_a_pushed_component() {
     gateway::stamp(&mut v2, "patchwire-edge 0.3.0-push").unwrap();
     ComponentHost::new(Some(cache.clone())).unwrap().compile(&v2).unwrap();
 
-    let frames_dir = shared_dir().join("datasets/mvtec_ad/bottle/test/broken_small");
-    let count = 16;
+    let frames_dir = shared_dir().join("datasets/mvtec_ad/bottle/train/good");
+    // At 2 frames per second this leaves seconds for validating the pushed component.
+    let count = 24;
     let mut child = Command::new(env!("CARGO_BIN_EXE_patchwire"))
         .args(["gateway", "run", "--rate", "2", "--push-listen", "127.0.0.1:0"])
         .args(["--push-token", "push-secret", "--count", &count.to_string()])
