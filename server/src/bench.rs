@@ -340,11 +340,11 @@ pub struct EdgeRow {
     pub scenario: String,
     /// `extract` (the edge model) or `encode` (the scenario's encoder and envelope).
     pub stage: String,
-    /// Mean milliseconds natively.
+    /// Median milliseconds per frame natively.
     pub native_ms: f64,
-    /// Mean milliseconds in wasmtime, SIMD build.
+    /// Median milliseconds per frame in wasmtime, SIMD build.
     pub wasm_simd_ms: f64,
-    /// Mean milliseconds in wasmtime, scalar build, if one was given.
+    /// Median milliseconds per frame in wasmtime, scalar build, if one was given.
     pub wasm_scalar_ms: Option<f64>,
 }
 
@@ -374,12 +374,12 @@ pub fn edge(
         let artifact_bytes = artifact.as_ref().map(patchwire_codec::Artifact::to_bytes);
         let config = EdgeConfig { scenario: *scenario, ..EdgeConfig::default() };
         let stage = EdgeStage::new(&config, Some(model), artifact_bytes.as_deref())?;
-        let mut native = (0.0, 0.0);
+        // Per frame (extract, encode), after the warm-up frame.
+        let mut native = Vec::new();
         for (i, f) in frames.iter().enumerate() {
             let out = stage.process_rgb_bytes_as(f.as_raw(), f.width(), f.height(), i as u32)?;
             if i > 0 {
-                native.0 += out.times.extract_ms;
-                native.1 += out.times.encode_ms;
+                native.push((out.times.extract_ms, out.times.encode_ms));
             }
         }
         let setup = EdgeSetup {
@@ -391,17 +391,23 @@ pub fn edge(
         let mut wasm = Vec::new();
         for compiled in &components {
             let mut edge = host.instantiate(compiled, &setup)?;
-            let mut t = (0.0, 0.0);
+            let mut t = Vec::new();
             for (i, f) in frames.iter().enumerate() {
                 let out = edge.process(f.as_raw(), f.width(), f.height(), i as u32)?;
                 if i > 0 {
-                    t.0 += out.extract_ms;
-                    t.1 += out.encode_ms;
+                    t.push((out.extract_ms, out.encode_ms));
                 }
             }
             wasm.push(t);
         }
-        let n = (frames.len() - 1) as f64;
+        // Medians: on a shared VM a few frames stall for reasons of their own, and a mean
+        // turns those into a ratio that differs between identical computations.
+        let median = |times: &[(f64, f64)], pick: fn((f64, f64)) -> f64| {
+            let mut v: Vec<f64> = times.iter().map(|&t| pick(t)).collect();
+            v.sort_by(f64::total_cmp);
+            let m = v.len() / 2;
+            if v.len() % 2 == 0 { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
+        };
         // (stage name, which of the (extract, encode) sums it reads)
         type Stage = (&'static str, fn((f64, f64)) -> f64);
         let stages: &[Stage] = if scenario.sends_image() {
@@ -413,9 +419,9 @@ pub fn edge(
             rows.push(EdgeRow {
                 scenario: scenario.to_string(),
                 stage: name.to_string(),
-                native_ms: pick(native) / n,
-                wasm_simd_ms: pick(wasm[0]) / n,
-                wasm_scalar_ms: wasm.get(1).map(|&t| pick(t) / n),
+                native_ms: median(&native, *pick),
+                wasm_simd_ms: median(&wasm[0], *pick),
+                wasm_scalar_ms: wasm.get(1).map(|t| median(t, *pick)),
             });
         }
     }

@@ -174,7 +174,7 @@ enum BenchCommand {
         #[arg(long)]
         scalar_component: Option<PathBuf>,
         /// Frames timed per scenario (plus one warm-up).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 20)]
         frames: usize,
         /// Output folder.
         #[arg(long)]
@@ -690,7 +690,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                 .collect();
             let md = report::caption(
                 &format!(
-                    "Edge stage natively and in wasmtime 48, mean of {frames} {category} test images per row \
+                    "Edge stage natively and in wasmtime 48, median over {frames} {category} test images per row \
                      (full-size input, resize not included), one thread each; artifacts from the \
                      {} training images",
                     dataset.train.len()
