@@ -406,7 +406,7 @@ pub fn edge(
             let mut v: Vec<f64> = times.iter().map(|&t| pick(t)).collect();
             v.sort_by(f64::total_cmp);
             let m = v.len() / 2;
-            if v.len() % 2 == 0 { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
+            if v.len().is_multiple_of(2) { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
         };
         // (stage name, which of the (extract, encode) sums it reads)
         type Stage = (&'static str, fn((f64, f64)) -> f64);

@@ -209,6 +209,8 @@ enum BenchCommand {
     },
 }
 
+// Parsed once per process: the size of its largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum GatewayCommand {
     /// Feed frames to a component at a rate and collect its payloads; replace the component
