@@ -374,31 +374,31 @@ pub fn edge(
         let artifact_bytes = artifact.as_ref().map(patchwire_codec::Artifact::to_bytes);
         let config = EdgeConfig { scenario: *scenario, ..EdgeConfig::default() };
         let stage = EdgeStage::new(&config, Some(model), artifact_bytes.as_deref())?;
-        // Per frame (extract, encode), after the warm-up frame.
-        let mut native = Vec::new();
-        for (i, f) in frames.iter().enumerate() {
-            let out = stage.process_rgb_bytes_as(f.as_raw(), f.width(), f.height(), i as u32)?;
-            if i > 0 {
-                native.push((out.times.extract_ms, out.times.encode_ms));
-            }
-        }
         let setup = EdgeSetup {
             scenario: *scenario,
             encode: Default::default(),
             model: Some(model.to_vec()),
             artifact: artifact_bytes,
         };
-        let mut wasm = Vec::new();
-        for compiled in &components {
-            let mut edge = host.instantiate(compiled, &setup)?;
-            let mut t = Vec::new();
-            for (i, f) in frames.iter().enumerate() {
+        let mut edges: Vec<_> =
+            components.iter().map(|c| host.instantiate(c, &setup)).collect::<Result<_>>()?;
+        // Per frame (extract, encode), after the warm-up frame. The builds take turns on each
+        // frame, so a slow minute on this shared VM falls on all of them alike.
+        let mut native = Vec::new();
+        let mut wasm = vec![Vec::new(); edges.len()];
+        for (i, f) in frames.iter().enumerate() {
+            let out = stage.process_rgb_bytes_as(f.as_raw(), f.width(), f.height(), i as u32)?;
+            let mut row = vec![(out.times.extract_ms, out.times.encode_ms)];
+            for edge in &mut edges {
                 let out = edge.process(f.as_raw(), f.width(), f.height(), i as u32)?;
-                if i > 0 {
-                    t.push((out.extract_ms, out.encode_ms));
+                row.push((out.extract_ms, out.encode_ms));
+            }
+            if i > 0 {
+                native.push(row[0]);
+                for (w, t) in wasm.iter_mut().zip(&row[1..]) {
+                    w.push(*t);
                 }
             }
-            wasm.push(t);
         }
         // Medians: on a shared VM a few frames stall for reasons of their own, and a mean
         // turns those into a ratio that differs between identical computations.
