@@ -80,35 +80,7 @@ enum Command {
         which: BenchCommand,
     },
     /// The inspection service: HTTP API, camera page, fleet view, SQLite store.
-    Serve {
-        /// A trained model file; repeat for each scenario to serve.
-        #[arg(long = "model", required = true)]
-        models: Vec<PathBuf>,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// The SQLite store (created if missing).
-        #[arg(long, default_value = "out/patchwire.sqlite")]
-        db: PathBuf,
-        /// Verdict threshold for every model, instead of each model's calibrated one.
-        #[arg(long)]
-        threshold: Option<f32>,
-        /// Register this device (or give it a new token) and print its page URL.
-        #[arg(long)]
-        device: Option<String>,
-        /// Token for device administration (default: a random one, printed).
-        #[arg(long, env = "PATCHWIRE_ADMIN_TOKEN")]
-        admin_token: Option<String>,
-        /// The page folder (default: www/ in the repository).
-        #[arg(long)]
-        www: Option<PathBuf>,
-        /// Server backbone, as the image-scenario models were trained with.
-        #[arg(long, default_value = backbones::DEFAULT_SERVER_BACKBONE)]
-        server_backbone: String,
-        /// Nearest-neighbour search.
-        #[arg(long, value_enum, default_value_t = KnnMethod::Exact)]
-        knn: KnnMethod,
-    },
+    Serve(ServeArgs),
     /// The gateway: runs the edge stage as a WebAssembly component in wasmtime.
     Gateway {
         #[command(subcommand)]
@@ -517,27 +489,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { which } => bench(which),
         Command::Gateway { which } => gateway(which),
-        Command::Serve {
-            models,
-            listen,
-            db,
-            threshold,
-            device,
-            admin_token,
-            www,
-            server_backbone,
-            knn,
-        } => serve(ServeArgs {
-            models,
-            listen,
-            db,
-            threshold,
-            device,
-            admin_token,
-            www,
-            server_backbone,
-            knn,
-        }),
+        Command::Serve(args) => serve(args),
         Command::DumpFeatures { data, out, model } => {
             let [category] = data.categories()? else {
                 bail!("dump-features takes one --category")
@@ -882,15 +834,34 @@ fn command_line() -> String {
     format!("patchwire {}", args.join(" "))
 }
 
+#[derive(Args)]
 struct ServeArgs {
+    /// A trained model file; repeat for each scenario to serve.
+    #[arg(long = "model", required = true)]
     models: Vec<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
+    /// The SQLite store (created if missing).
+    #[arg(long, default_value = "out/patchwire.sqlite")]
     db: PathBuf,
+    /// Verdict threshold for every model, instead of each model's calibrated one.
+    #[arg(long)]
     threshold: Option<f32>,
+    /// Register this device (or give it a new token) and print its page URL.
+    #[arg(long)]
     device: Option<String>,
+    /// Token for device administration (default: a random one, printed).
+    #[arg(long, env = "PATCHWIRE_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// The page folder (default: www/ in the repository).
+    #[arg(long)]
     www: Option<PathBuf>,
+    /// Server backbone, as the image-scenario models were trained with.
+    #[arg(long, default_value = backbones::DEFAULT_SERVER_BACKBONE)]
     server_backbone: String,
+    /// Nearest-neighbour search.
+    #[arg(long, value_enum, default_value_t = KnnMethod::Exact)]
     knn: KnnMethod,
 }
 
